@@ -1,0 +1,162 @@
+"""
+Django settings for myapp.
+
+Every service is attached through an environment variable, as a twelve-factor app:
+the database through DEFAULT_DATABASE_DSN, media storage through DEFAULT_STORAGE_DSN.
+With nothing set, the project runs on embedded defaults kept under data/.
+
+https://docs.djangoproject.com/en/5.2/ref/settings/
+"""
+
+import os
+from pathlib import Path
+
+from django_storage_url import register_storage_class
+
+from myapp.environment import (
+    ConfigurationError,
+    get_boolean,
+    get_database,
+    get_list,
+    parse_storage_dsn,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+# Where the embedded defaults keep their data; Docker mounts ./data here as /data.
+DATA_DIR = BASE_DIR / "data"
+
+
+# Security
+
+# Only an explicit true value turns DEBUG on: a deployment that forgets the variable
+# must never show debug pages to the world.
+DEBUG = get_boolean("DJANGO_DEBUG", default=False)
+
+SECRET_KEY = os.environ.get("SECRET_KEY")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ConfigurationError(
+            "SECRET_KEY is not set: set SECRET_KEY to a long random string "
+            "(or DJANGO_DEBUG=True for local development)."
+        )
+    SECRET_KEY = "django-insecure-local-development-only"  # noqa: S105 (DEBUG only)
+
+# The platform sets DOMAIN, plus comma-separated DOMAIN_ALIASES and DOMAIN_REDIRECTS.
+ALLOWED_HOSTS = get_list("DOMAIN") + get_list("DOMAIN_ALIASES") + get_list("DOMAIN_REDIRECTS")
+if DEBUG:
+    ALLOWED_HOSTS += ["localhost", "127.0.0.1", "[::1]"]
+
+# TLS ends at the platform's load balancer, which says so in X-Forwarded-Proto.
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+
+# Application definition
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    # Before staticfiles, so that runserver leaves static files to WhiteNoise too.
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "uploader",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    # WhiteNoise, right after SecurityMiddleware, serves the collected static files.
+    "myapp.middleware.AsyncWhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "myapp.urls"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+ASGI_APPLICATION = "myapp.asgi.application"
+WSGI_APPLICATION = "myapp.wsgi.application"
+
+
+# Database
+# https://docs.djangoproject.com/en/5.2/ref/settings/#databases
+
+# The platform sets the same DSN under both names; unset, an embedded SQLite database.
+DATABASES = {
+    "default": get_database(
+        "DEFAULT_DATABASE_DSN", "DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'db.sqlite3'}"
+    ),
+}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+
+# Password validation
+# https://docs.djangoproject.com/en/5.2/ref/settings/#auth-password-validators
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+
+# Internationalization
+# https://docs.djangoproject.com/en/5.2/topics/i18n/
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+
+# Static files (CSS, JavaScript, Images), collected at build time and served by WhiteNoise
+# https://whitenoise.readthedocs.io/
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+
+# Media files (uploads), stored where DEFAULT_STORAGE_DSN says: a local folder such as
+# file:///data/media/?url=%2Fmedia%2F, or a bucket such as
+# s3://KEY:SECRET@BUCKET.s3.REGION.amazonaws.com/?auth=s3v4
+# https://github.com/divio/django-storage-url
+
+DEFAULT_STORAGE_DSN = (
+    os.environ.get("DEFAULT_STORAGE_DSN") or (DATA_DIR / "media").as_uri() + "/?url=%2Fmedia%2F"
+)
+# For local folders, MEDIA_ROOT and MEDIA_URL come from the DSN (urls.py serves them in DEBUG).
+MEDIA_ROOT, MEDIA_URL = parse_storage_dsn(DEFAULT_STORAGE_DSN)
+
+register_storage_class("file", "myapp.storages.FileSystemStorage")
+
+STORAGES = {
+    "default": {
+        "BACKEND": "django_storage_url.dsn_configured_storage",
+        "OPTIONS": {"setting_name": "DEFAULT_STORAGE_DSN"},
+    },
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage",
+    },
+}
