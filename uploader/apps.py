@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class UploaderConfig(AppConfig):
+    name = "uploader"
+    default_auto_field = "django.db.models.BigAutoField"
