@@ -1,0 +1,60 @@
+import importlib
+
+import pytest
+from django.core.management import call_command
+from django.test import override_settings
+from django.urls import clear_url_caches
+
+import myapp.urls
+from myapp.environment import parse_storage_dsn
+
+
+@pytest.fixture
+def use_storage(settings):
+    """Point media storage at a DSN for one test, as DEFAULT_STORAGE_DSN would."""
+
+    def use(dsn):
+        settings.DEFAULT_STORAGE_DSN = dsn
+        settings.MEDIA_ROOT, settings.MEDIA_URL = parse_storage_dsn(dsn)
+        # A changed STORAGES setting makes Django build its storages anew, from the new DSN.
+        settings.STORAGES = {**settings.STORAGES}
+
+    return use
+
+
+@pytest.fixture(autouse=True)
+def media_root(use_storage, tmp_path):
+    """Keep every test's uploads in a folder of its own, never in the project's data/."""
+    media_root = tmp_path / "media"
+    use_storage(media_root.as_uri() + "/?url=%2Fmedia%2F")
+    return media_root
+
+
+@pytest.fixture(scope="session")
+def static_root(tmp_path_factory):
+    """Static files collected once, as the Docker build does, for every test to serve."""
+    static_root = tmp_path_factory.mktemp("staticfiles")
+    with override_settings(STATIC_ROOT=static_root):
+        call_command("collectstatic", interactive=False, verbosity=0)
+    return static_root
+
+
+@pytest.fixture(autouse=True)
+def collected_static_files(settings, static_root):
+    """Render pages with the production static storage, on the collected files."""
+    settings.STATIC_ROOT = static_root
+
+
+@pytest.fixture
+def debug(settings):
+    """Run a test in DEBUG, with the URLs that only DEBUG has."""
+    settings.DEBUG = True
+    _reload_urls()
+    yield
+    settings.DEBUG = False
+    _reload_urls()
+
+
+def _reload_urls():
+    importlib.reload(myapp.urls)
+    clear_url_caches()

@@ -1,0 +1,181 @@
+import runpy
+from pathlib import Path
+
+import pytest
+from django_storage_url import get_storage
+from storages.backends.s3 import S3Storage
+
+from myapp.environment import ConfigurationError
+from myapp.storages import FileSystemStorage
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VARIABLES = [
+    "DEFAULT_DATABASE_DSN",
+    "DATABASE_URL",
+    "DEFAULT_STORAGE_DSN",
+    "DJANGO_DEBUG",
+    "SECRET_KEY",
+    "DOMAIN",
+    "DOMAIN_ALIASES",
+    "DOMAIN_REDIRECTS",
+]
+PLATFORM_S3_DSN = (
+    "s3://AKIAEXAMPLE:se%2Fcret@my-bucket.s3.eu-central-1.amazonaws.com/"
+    "?auth=s3v4&domain=media.example.com"
+)
+
+
+@pytest.fixture
+def load_settings(monkeypatch):
+    """Build the settings module afresh from the given environment, as a process would."""
+
+    def load(**environ):
+        for name in VARIABLES:
+            monkeypatch.delenv(name, raising=False)
+        environ.setdefault("SECRET_KEY", "a-secret-for-this-test")
+        for name, value in environ.items():
+            monkeypatch.setenv(name, value)
+        return runpy.run_path(str(BASE_DIR / "myapp" / "settings.py"))
+
+    return load
+
+
+def test_defaults_need_no_service(load_settings):
+    settings = load_settings()
+
+    assert settings["DEBUG"] is False
+    assert settings["DATABASES"]["default"]["ENGINE"] == "django.db.backends.sqlite3"
+    assert settings["DATABASES"]["default"]["NAME"] == str(BASE_DIR / "data" / "db.sqlite3")
+    assert settings["MEDIA_ROOT"] == BASE_DIR / "data" / "media"
+    assert settings["MEDIA_URL"] == "/media/"
+
+
+def test_default_storage_keeps_files_in_data_media(load_settings):
+    storage = get_storage(load_settings()["DEFAULT_STORAGE_DSN"])
+
+    assert isinstance(storage, FileSystemStorage)
+    assert Path(storage.location) == BASE_DIR / "data" / "media"
+    assert storage.url("report.pdf") == "/media/report.pdf"
+
+
+def test_postgres_dsn(load_settings):
+    settings = load_settings(DEFAULT_DATABASE_DSN="postgres://postgres:pw@postgres:5432/db")
+
+    database = settings["DATABASES"]["default"]
+    assert database["ENGINE"] == "django.db.backends.postgresql"
+    assert (database["HOST"], database["PORT"], database["NAME"]) == ("postgres", 5432, "db")
+    assert (database["USER"], database["PASSWORD"]) == ("postgres", "pw")
+
+
+def test_database_url_is_the_fallback_name(load_settings):
+    settings = load_settings(DATABASE_URL="postgres://u@fallback:5432/other")
+
+    assert settings["DATABASES"]["default"]["HOST"] == "fallback"
+
+
+def test_default_database_dsn_wins_over_database_url(load_settings):
+    settings = load_settings(
+        DEFAULT_DATABASE_DSN="postgres://u@primary:5432/db",
+        DATABASE_URL="postgres://u@fallback:5432/db",
+    )
+
+    assert settings["DATABASES"]["default"]["HOST"] == "primary"
+
+
+def test_file_dsn_sets_media_root_and_url(load_settings):
+    settings = load_settings(DEFAULT_STORAGE_DSN="file:///data/media/?url=%2Fmedia%2F")
+
+    assert settings["MEDIA_ROOT"] == Path("/data/media")
+    assert settings["MEDIA_URL"] == "/media/"
+    storage = get_storage(settings["DEFAULT_STORAGE_DSN"])
+    assert Path(storage.location) == settings["MEDIA_ROOT"]
+
+
+def test_file_dsn_with_escaped_characters_stores_where_media_root_says(load_settings, tmp_path):
+    folder = tmp_path / "my media"
+    settings = load_settings(DEFAULT_STORAGE_DSN=folder.as_uri() + "/?url=%2Fuploads%2F")
+
+    storage = get_storage(settings["DEFAULT_STORAGE_DSN"])
+    assert settings["MEDIA_ROOT"] == folder
+    assert Path(storage.location) == folder
+    assert storage.url("a b.txt") == "/uploads/a%20b.txt"
+
+
+def test_platform_s3_dsn(load_settings):
+    settings = load_settings(DEFAULT_STORAGE_DSN=PLATFORM_S3_DSN)
+
+    assert (settings["MEDIA_ROOT"], settings["MEDIA_URL"]) == ("", "")
+    assert settings["STORAGES"]["default"]["OPTIONS"] == {"setting_name": "DEFAULT_STORAGE_DSN"}
+    storage = get_storage(settings["DEFAULT_STORAGE_DSN"])
+    assert isinstance(storage, S3Storage)
+    assert storage.bucket_name == "my-bucket"
+    assert storage.region_name == "eu-central-1"
+    assert storage.signature_version == "s3v4"
+    assert (storage.access_key, storage.secret_key) == ("AKIAEXAMPLE", "se/cret")
+    assert storage.url("report.pdf") == "https://media.example.com/report.pdf"
+
+
+def test_static_files_are_compressed_and_hashed(load_settings):
+    settings = load_settings()
+
+    assert settings["STORAGES"]["staticfiles"]["BACKEND"] == (
+        "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    )
+    assert settings["MIDDLEWARE"].index("myapp.middleware.AsyncWhiteNoiseMiddleware") == 1
+    assert settings["STATIC_ROOT"] == BASE_DIR / "staticfiles"
+
+
+@pytest.mark.parametrize("value", ["True", "true", "1", "yes", "on", " TRUE "])
+def test_debug_on_only_when_asked(load_settings, value):
+    assert load_settings(DJANGO_DEBUG=value)["DEBUG"] is True
+
+
+@pytest.mark.parametrize("value", ["False", "false", "0", "no", "off"])
+def test_debug_off(load_settings, value):
+    assert load_settings(DJANGO_DEBUG=value)["DEBUG"] is False
+
+
+def test_allowed_hosts_from_platform_domains(load_settings):
+    settings = load_settings(
+        DOMAIN="example.com",
+        DOMAIN_ALIASES="www.example.com, example.org",
+        DOMAIN_REDIRECTS="example.net,",
+    )
+
+    assert settings["ALLOWED_HOSTS"] == [
+        "example.com",
+        "www.example.com",
+        "example.org",
+        "example.net",
+    ]
+
+
+def test_debug_allows_localhost_and_needs_no_secret_key(load_settings):
+    settings = load_settings(DJANGO_DEBUG="True", SECRET_KEY="")
+
+    assert {"localhost", "127.0.0.1"} <= set(settings["ALLOWED_HOSTS"])
+    assert settings["SECRET_KEY"]
+
+
+def test_secret_key_from_environment(load_settings):
+    assert load_settings(SECRET_KEY="s3cr3t")["SECRET_KEY"] == "s3cr3t"
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"SECRET_KEY": ""}, "SECRET_KEY is not set"),
+        ({"DJANGO_DEBUG": "yes please"}, "DJANGO_DEBUG='yes please' is not a boolean"),
+        ({"DEFAULT_DATABASE_DSN": "mysqlx://u:pw@db/x"}, "DEFAULT_DATABASE_DSN="),
+        ({"DATABASE_URL": "postgres://u:pw@db:port/x"}, "DATABASE_URL="),
+        ({"DEFAULT_STORAGE_DSN": "ftp://files.example.com/"}, "has no supported scheme"),
+        ({"DEFAULT_STORAGE_DSN": "file://media/?url=%2Fmedia%2F"}, "needs an absolute path"),
+        ({"DEFAULT_STORAGE_DSN": "file:///data/media/"}, "has no url="),
+    ],
+)
+def test_mistakes_are_named(load_settings, environ, message):
+    with pytest.raises(ConfigurationError, match=message) as error:
+        load_settings(**environ)
+
+    assert "\n" not in str(error.value)
+    assert "pw" not in str(error.value)

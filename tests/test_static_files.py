@@ -1,0 +1,89 @@
+import gzip
+import warnings
+
+import brotli
+import pytest
+from asgiref.sync import async_to_sync, sync_to_async
+from django.contrib.staticfiles.storage import staticfiles_storage
+
+CSS = "admin/css/base.css"
+
+# Closing a response ends its request, and Django then tidies the database connection.
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def hashed_url():
+    url = staticfiles_storage.url(CSS)
+    assert url != f"/static/{CSS}", "collectstatic should have given the file a hashed name"
+    return url
+
+
+def test_collectstatic_writes_compressed_variants(static_root):
+    hashed = staticfiles_storage.stored_name(CSS)
+    original = (static_root / hashed).read_bytes()
+
+    assert gzip.decompress((static_root / f"{hashed}.gz").read_bytes()) == original
+    assert brotli.decompress((static_root / f"{hashed}.br").read_bytes()) == original
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "br"])
+def test_whitenoise_serves_compressed_files(client, hashed_url, encoding):
+    response = client.get(hashed_url, headers={"accept-encoding": encoding})
+    response.close()
+
+    assert response.status_code == 200
+    assert response["Content-Encoding"] == encoding
+    assert response["Content-Type"].startswith("text/css")
+
+
+def test_hashed_files_are_cached_forever(client, hashed_url):
+    response = client.get(hashed_url)
+    response.close()
+
+    assert response.status_code == 200
+    assert "immutable" in response["Cache-Control"]
+    assert "max-age=315360000" in response["Cache-Control"]
+
+
+def test_unhashed_names_are_not_cached_forever(client):
+    response = client.get(f"/static/{CSS}")
+    response.close()
+
+    assert response.status_code == 200
+    assert "immutable" not in response["Cache-Control"]
+
+
+def test_admin_pages_link_the_hashed_stylesheet(client, hashed_url):
+    response = client.get("/admin/login/")
+
+    assert response.status_code == 200
+    assert hashed_url in response.text
+
+
+def test_asgi_streams_static_files_without_warnings(async_client, hashed_url, static_root):
+    async def download():
+        response = await async_client.get(hashed_url)
+        body = b"".join([chunk async for chunk in response.streaming_content])
+        await sync_to_async(response.close)()
+        return response, body
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        response, body = async_to_sync(download)()
+
+    assert response.status_code == 200
+    assert body == (static_root / hashed_url.removeprefix("/static/")).read_bytes()
+
+
+def test_asgi_answers_not_modified_without_a_body(async_client, hashed_url):
+    async def revalidate():
+        first = await async_client.get(hashed_url)
+        await sync_to_async(first.close)()
+        return await async_client.get(hashed_url, headers={"if-none-match": first["ETag"]})
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        response = async_to_sync(revalidate)()
+
+    assert response.status_code == 304
