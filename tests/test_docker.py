@@ -1,0 +1,220 @@
+"""The Docker files, checked without a Docker engine: statically, and by running their commands."""
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+COMPOSE = Path(sysconfig.get_paths()["purelib"]) / "compose" / "docker-compose"
+
+
+def dockerfile_instructions(keyword):
+    """The arguments of every Dockerfile line starting with keyword, continuations joined."""
+    text = (BASE_DIR / "Dockerfile").read_text().replace("\\\n", " ")
+    return [line.split(None, 1)[1] for line in text.splitlines() if line.startswith(f"{keyword} ")]
+
+
+@pytest.fixture(scope="module")
+def compose_config():
+    result = subprocess.run(
+        [COMPOSE, "config", "--format", "json"],
+        cwd=BASE_DIR,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_compose_file_is_valid():
+    result = subprocess.run(
+        [COMPOSE, "config", "--quiet"], cwd=BASE_DIR, capture_output=True, text=True, check=False
+    )
+
+    assert result.returncode == 0, result.stderr
+
+
+def test_web_service_is_the_tutorial_setup(compose_config):
+    web = compose_config["services"]["web"]
+
+    assert web["build"]["context"] == str(BASE_DIR)
+    assert [(p["published"], p["target"]) for p in web["ports"]] == [("8000", 80)]
+    mounts = {(m["source"], m["target"]) for m in web["volumes"]}
+    assert {(str(BASE_DIR), "/app"), (str(BASE_DIR / "data"), "/data")} <= mounts
+    assert web["environment"]["DEFAULT_DATABASE_DSN"] == "postgres://postgres@postgres:5432/db"
+    assert web["environment"]["DEFAULT_STORAGE_DSN"] == "file:///data/media/?url=%2Fmedia%2F"
+    assert web["depends_on"]["db"]["condition"] == "service_healthy"
+
+
+def test_db_service_is_what_the_divio_cli_expects(compose_config):
+    db = compose_config["services"]["db"]
+
+    assert db["image"].startswith("postgres:15")
+    assert db["environment"]["POSTGRES_DB"] == "db"
+    assert db["environment"]["POSTGRES_HOST_AUTH_METHOD"] == "trust"
+    assert (str(BASE_DIR), "/app") in {(m["source"], m["target"]) for m in db["volumes"]}
+    assert "postgres" in db["networks"]["default"]["aliases"]
+    assert "pg_isready" in db["healthcheck"]["test"]
+
+
+def test_dockerfile_lints_clean():
+    result = subprocess.run(
+        [VENV_BIN / "hadolint", "Dockerfile"],
+        cwd=BASE_DIR,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.fixture(scope="module")
+def image_dir(tmp_path_factory):
+    """The project as the Dockerfile builds it: copied, then its RUN collectstatic run with no
+    variable set and no service reachable."""
+    image_dir = tmp_path_factory.mktemp("image") / "app"
+    shutil.copytree(
+        BASE_DIR,
+        image_dir,
+        ignore=shutil.ignore_patterns(".git", ".venv", "data", "staticfiles", "tests"),
+    )
+    (build_command,) = [run for run in dockerfile_instructions("RUN") if "collectstatic" in run]
+    result = subprocess.run(
+        build_command.replace("python ", f"{VENV_BIN / 'python'} ", 1),
+        shell=True,
+        cwd=image_dir,
+        env={"PATH": os.defpath},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return image_dir
+
+
+def test_build_collects_static_files_without_services(image_dir):
+    manifest = json.loads((image_dir / "staticfiles" / "staticfiles.json").read_text())
+
+    hashed = manifest["paths"]["admin/css/base.css"]
+    assert (image_dir / "staticfiles" / f"{hashed}.br").exists()
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_cmd_serves_the_admin_with_its_styles_in_time(image_dir, tmp_path):
+    (cmd,) = dockerfile_instructions("CMD")
+    argv = json.loads(cmd)
+    assert argv[:2] == ["uvicorn", "myapp.asgi:application"]
+    assert argv[argv.index("--host") + 1 :] == ["0.0.0.0", "--port", "80"]
+    port = free_port()
+    # The same command, on a free port of 127.0.0.1 instead of port 80 of every interface.
+    argv[argv.index("--host") + 1 :] = ["127.0.0.1", "--port", str(port)]
+    environ = {
+        "PATH": f"{VENV_BIN}:{os.defpath}",
+        "SECRET_KEY": "a-secret-for-this-test",
+        "DOMAIN": "127.0.0.1",
+        "DEFAULT_DATABASE_DSN": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+    }
+    started = time.monotonic()
+    server = subprocess.Popen(
+        argv, cwd=image_dir, env=environ, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    try:
+        page = get_when_up(f"http://127.0.0.1:{port}/admin/login/", server)
+        answered_after = time.monotonic() - started
+        stylesheet = re.search(r'href="(/static/admin/css/base\.\w+\.css)"', page)[1]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{stylesheet}") as response:
+            css = response.read()
+    finally:
+        server.terminate()
+        log = server.communicate(timeout=20)[0].decode()
+    # The platform wants a positive answer within 20 seconds of the container's start.
+    assert answered_after < 20, log
+    assert b".module" in css
+    assert "Warning" not in log
+    # Uvicorn shuts down gracefully on the SIGTERM that `docker stop` sends, then re-raises it.
+    assert "Finished server process" in log
+    assert server.returncode in (0, -signal.SIGTERM), log
+
+
+def get_when_up(url, server, timeout=20):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            pytest.fail(f"the server stopped: {server.stdout.read().decode()}")
+        try:
+            with urllib.request.urlopen(url) as response:
+                return response.read().decode()
+        except OSError:
+            time.sleep(0.1)
+    pytest.fail(f"no answer from {url} within {timeout} s")
+
+
+requires_root = pytest.mark.skipif(
+    os.geteuid() != 0, reason="the entrypoint changes users, which takes root (as in a container)"
+)
+
+
+@pytest.fixture
+def world_readable_tmp_path():
+    """A temporary folder that the users the entrypoint switches to can reach."""
+    with tempfile.TemporaryDirectory() as folder:
+        Path(folder).chmod(0o755)
+        yield Path(folder)
+
+
+def run_entrypoint(media_dir, command):
+    return subprocess.run(
+        [BASE_DIR / "docker-entrypoint.sh", "sh", "-c", command],
+        env={"PATH": os.defpath, "MEDIA_DIR": str(media_dir)},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+
+
+@requires_root
+def test_entrypoint_runs_as_the_owner_of_a_bind_mounted_media_folder(world_readable_tmp_path):
+    media_dir = world_readable_tmp_path / "media"
+    media_dir.mkdir()
+    os.chown(media_dir, 4321, 4322)
+
+    uid, gid, ambient = run_entrypoint(
+        media_dir, f'id -u; id -g; grep CapAmb /proc/self/status | cut -f2; touch "{media_dir}/x"'
+    )
+
+    assert (uid, gid) == ("4321", "4322")
+    # CAP_NET_BIND_SERVICE (bit 10) lets the unprivileged server listen on port 80.
+    assert int(ambient, 16) == 1 << 10
+    assert (media_dir / "x").stat().st_uid == 4321
+
+
+@requires_root
+def test_entrypoint_gives_a_root_owned_media_folder_to_the_app_user(world_readable_tmp_path):
+    media_dir = world_readable_tmp_path / "volume" / "media"
+    (media_dir / "old").mkdir(parents=True)
+
+    (uid,) = run_entrypoint(media_dir, f'id -u; touch "{media_dir}/old/y"')
+
+    assert uid == "1000"
+    assert (media_dir / "old" / "y").stat().st_uid == 1000
