@@ -28,7 +28,7 @@ superuser: $(VENV)/.run-installed
 
 # The whole suite on PostgreSQL: DEFAULT_DATABASE_DSN if set, else a throwaway server.
 test: $(VENV)/.test-installed
-	scripts/with-postgres $(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m tests.postgres $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.test-installed
 	$(BIN)/ruff check .

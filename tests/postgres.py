@@ -1,0 +1,123 @@
+"""A throwaway PostgreSQL server, made from the server binaries installed on the machine.
+
+The tests use it to stop a database mid-run. Run as a module, it runs a command with
+DEFAULT_DATABASE_DSN pointing at one, unless that variable already names a server:
+
+    python -m tests.postgres python -m pytest
+"""
+
+import glob
+import os
+import pwd
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from urllib.parse import quote
+
+NOT_FOUND = (
+    "No PostgreSQL server found to test on: install one (Debian/Ubuntu: apt-get install "
+    "postgresql) or set DEFAULT_DATABASE_DSN=postgres://USER:PASSWORD@HOST:5432/NAME"
+)
+
+
+class PostgresUnavailable(RuntimeError):
+    """No server can be made here; the message says what to install or set."""
+
+
+def find_bindir():
+    """The folder of initdb and pg_ctl: pg_config's, Debian's newest, or on PATH."""
+    candidates = []
+    if shutil.which("pg_config"):
+        pg_config = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True)
+        candidates.append(pg_config.stdout.strip())
+    debian = glob.glob("/usr/lib/postgresql/*/bin")
+    candidates += sorted(debian, key=lambda path: [int(n) for n in re.findall(r"\d+", path)])[::-1]
+    if shutil.which("initdb"):
+        candidates.append(str(Path(shutil.which("initdb")).parent))
+    for candidate in candidates:
+        if (Path(candidate) / "initdb").exists() and (Path(candidate) / "pg_ctl").exists():
+            return Path(candidate)
+    raise PostgresUnavailable(NOT_FOUND)
+
+
+class TemporaryCluster:
+    """A cluster in a temporary folder, listening on a Unix socket there and nowhere else."""
+
+    def __init__(self):
+        self.bindir = find_bindir()
+        self.folder = Path(tempfile.mkdtemp(prefix="myapp-postgres-"))
+        self.data = self.folder / "data"
+        self.run_as = []
+        if os.geteuid() == 0:
+            # PostgreSQL refuses to run as root: run it as the postgres system user.
+            try:
+                user = pwd.getpwnam("postgres")
+            except KeyError:
+                raise PostgresUnavailable(
+                    "PostgreSQL refuses to run as root and there is no postgres user to run it "
+                    "as: install Debian's postgresql package, or set DEFAULT_DATABASE_DSN"
+                ) from None
+            os.chown(self.folder, user.pw_uid, user.pw_gid)
+            self.run_as = ["runuser", "-u", "postgres", "--"]
+        self._run("initdb", "--pgdata", self.data, "--username", "postgres", "--auth", "trust")
+
+    @property
+    def dsn(self):
+        return f"postgres://postgres@{quote(str(self.folder), safe='')}/postgres"
+
+    def start(self):
+        options = f"-c listen_addresses='' -c unix_socket_directories='{self.folder}' -c fsync=off"
+        log = self.folder / "server.log"
+        self._run("pg_ctl", "--pgdata", self.data, "--log", log, "--options", options, "start")
+
+    def stop(self):
+        self._run("pg_ctl", "--pgdata", self.data, "--mode", "fast", "stop")
+
+    def remove(self):
+        pg_ctl = [*self.run_as, self.bindir / "pg_ctl", "--pgdata", self.data]
+        subprocess.run([*pg_ctl, "--mode", "immediate", "stop"], capture_output=True)
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def __enter__(self):
+        try:
+            self.start()
+        except BaseException:
+            self.remove()
+            raise
+        return self
+
+    def __exit__(self, *exc_info):
+        self.remove()
+
+    def _run(self, program, *args):
+        result = subprocess.run(
+            [*self.run_as, self.bindir / program, *map(str, args)],
+            capture_output=True,
+            text=True,
+        )
+        if result.returncode:
+            raise RuntimeError(f"{program} failed: {result.stdout}{result.stderr}")
+
+
+def main(command):
+    if os.environ.get("DEFAULT_DATABASE_DSN"):
+        os.execvp(command[0], command)  # noqa: S606 (the command make test gives)
+    # Stop cleanly on the TERM signal of a CI time-out, as on Ctrl+C: never leave a server behind.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        with TemporaryCluster() as cluster:
+            print(f"PostgreSQL ({cluster.bindir}) in {cluster.folder}", file=sys.stderr)
+            environ = {**os.environ, "DEFAULT_DATABASE_DSN": cluster.dsn}
+            return subprocess.run(command, env=environ).returncode
+    except PostgresUnavailable as error:
+        sys.exit(str(error))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
