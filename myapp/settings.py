@@ -150,6 +150,7 @@ DEFAULT_STORAGE_DSN = (
 MEDIA_ROOT, MEDIA_URL = parse_storage_dsn(DEFAULT_STORAGE_DSN)
 
 register_storage_class("file", "myapp.storages.FileSystemStorage")
+register_storage_class("s3", "myapp.storages.S3Storage")
 
 STORAGES = {
     "default": {

@@ -1,9 +1,12 @@
 """URL configuration for myapp: the admin, and uploaded files while developing."""
 
+import re
+
 from django.conf import settings
-from django.conf.urls.static import static
 from django.contrib import admin
-from django.urls import path
+from django.urls import path, re_path
+
+from myapp import views
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -12,4 +15,5 @@ urlpatterns = [
 # Local media files are served by Django in development only; in production they live in
 # a bucket that serves them itself.
 if settings.DEBUG and settings.MEDIA_ROOT:
-    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
+    media_prefix = re.escape(settings.MEDIA_URL.lstrip("/"))
+    urlpatterns += [re_path(rf"^{media_prefix}(?P<path>.*)$", views.media)]

@@ -1,9 +1,11 @@
 import importlib
+import socket
 
 import pytest
 from django.core.management import call_command
 from django.test import override_settings
 from django.urls import clear_url_caches
+from moto.server import ThreadedMotoServer
 
 import myapp.urls
 from myapp.environment import parse_storage_dsn
@@ -58,3 +60,26 @@ def debug(settings):
 def _reload_urls():
     importlib.reload(myapp.urls)
     clear_url_caches()
+
+
+@pytest.fixture(autouse=True)
+def no_aws_credentials_from_outside(monkeypatch):
+    """Only DSNs give credentials: a developer's own AWS variables must not leak into tests."""
+    for name in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"]:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="session")
+def moto_server():
+    """A real S3 server over HTTP (moto's server mode) on 127.0.0.1; yields its endpoint URL."""
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

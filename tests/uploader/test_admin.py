@@ -8,24 +8,55 @@ from uploader.models import UploadedFile
 pytestmark = pytest.mark.django_db
 
 
+def upload(client, name, content):
+    response = client.post(
+        reverse("admin:uploader_uploadedfile_add"), {"file": SimpleUploadedFile(name, content)}
+    )
+    assert response.status_code == 302, response.content
+    return UploadedFile.objects.latest("pk")
+
+
 def test_upload_through_the_admin_lands_in_media_root(admin_client, media_root):
-    upload = SimpleUploadedFile("report.txt", b"quarterly numbers\n")
+    uploaded = upload(admin_client, "report.txt", b"quarterly numbers\n")
 
-    response = admin_client.post(reverse("admin:uploader_uploadedfile_add"), {"file": upload})
-
-    assert response.status_code == 302
-    uploaded = UploadedFile.objects.get()
     assert (media_root / uploaded.file.name).read_bytes() == b"quarterly numbers\n"
+    assert uploaded.file.name.endswith("/report.txt")
     assert uploaded.file.url == f"/media/{uploaded.file.name}"
 
 
-def test_upload_is_served_in_debug(admin_client, debug):
+def test_same_name_uploads_keep_both_files(admin_client, media_root):
+    first = upload(admin_client, "report.txt", b"first")
+    second = upload(admin_client, "report.txt", b"second")
+
+    assert first.file.name != second.file.name
+    assert (media_root / first.file.name).read_bytes() == b"first"
+    assert (media_root / second.file.name).read_bytes() == b"second"
+
+
+def test_upload_is_served_in_debug(client, debug):
     uploaded = UploadedFileFactory()
 
-    response = admin_client.get(uploaded.file.url)
+    response = client.get(uploaded.file.url)
+    body = b"".join(response.streaming_content)
+    response.close()
 
     assert response.status_code == 200
-    assert b"".join(response.streaming_content) == b"Hello, world!\n"
+    assert response["Content-Type"] == "text/plain"
+    assert response["Content-Disposition"].startswith("inline")
+    assert body == b"Hello, world!\n"
+
+
+@pytest.mark.parametrize("name", ["page.html", "drawing.svg", "feed.xml", "script.js", "noext"])
+def test_files_a_browser_could_run_are_served_as_downloads_in_debug(client, debug, name):
+    uploaded = UploadedFileFactory(file__filename=name, file__data=b"<script>alert(1)</script>")
+
+    response = client.get(uploaded.file.url)
+    response.close()
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/octet-stream"
+    assert response["Content-Disposition"] == f'attachment; filename="{name}"'
+    assert response["X-Content-Type-Options"] == "nosniff"
 
 
 def test_media_is_not_served_by_django_without_debug(client):
@@ -35,12 +66,12 @@ def test_media_is_not_served_by_django_without_debug(client):
 
 
 def test_changelist_shows_name_and_link(admin_client):
-    uploaded = UploadedFileFactory()
+    uploaded = UploadedFileFactory(file__filename="minutes.txt")
 
     response = admin_client.get(reverse("admin:uploader_uploadedfile_changelist"))
 
     assert response.status_code == 200
-    assert uploaded.file.name in response.text
+    assert ">minutes.txt<" in response.text
     assert f'<a href="{uploaded.file.url}">Download</a>' in response.text
 
 

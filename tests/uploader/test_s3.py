@@ -1,3 +1,6 @@
+import urllib.parse
+import urllib.request
+
 import boto3
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -15,41 +18,137 @@ PLATFORM_DSN = (
     f"s3://AKIAEXAMPLE:SECRET@{BUCKET}.s3.{REGION}.amazonaws.com/"
     "?auth=s3v4&domain=media.example.com"
 )
+ALL_USERS = "http://acs.amazonaws.com/groups/global/AllUsers"
 
 
 @pytest.fixture
-def bucket(use_storage, monkeypatch):
-    """An in-process S3 bucket (moto) that the platform's DSN points at."""
-    for name in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"]:
-        monkeypatch.delenv(name, raising=False)
+def aws():
+    """AWS's S3, in process (moto)."""
     with mock_aws():
-        s3 = boto3.resource("s3", region_name=REGION)
-        bucket = s3.create_bucket(
-            Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION}
-        )
-        use_storage(PLATFORM_DSN)
-        yield bucket
+        yield boto3.resource("s3", region_name=REGION)
+
+
+@pytest.fixture
+def bucket(aws, use_storage):
+    """A bucket that the platform's DSN points at."""
+    bucket = aws.create_bucket(
+        Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION}
+    )
+    use_storage(PLATFORM_DSN)
+    return bucket
+
+
+def upload(client, name, content):
+    response = client.post(
+        reverse("admin:uploader_uploadedfile_add"), {"file": SimpleUploadedFile(name, content)}
+    )
+    assert response.status_code == 302, response.content
+    return UploadedFile.objects.latest("pk")
 
 
 def test_upload_through_the_admin_lands_in_the_bucket(admin_client, bucket, media_root):
-    upload = SimpleUploadedFile("report.txt", b"quarterly numbers\n")
+    uploaded = upload(admin_client, "report.txt", b"quarterly numbers\n")
 
-    response = admin_client.post(reverse("admin:uploader_uploadedfile_add"), {"file": upload})
-
-    assert response.status_code == 302
-    uploaded = UploadedFile.objects.get()
     stored = bucket.Object(uploaded.file.name).get()
     assert stored["Body"].read() == b"quarterly numbers\n"
-    assert uploaded.file.name == "report.txt"
+    assert uploaded.file.name.endswith("/report.txt")
     assert not media_root.exists()
 
 
 def test_changelist_links_to_the_public_url(admin_client, bucket):
-    admin_client.post(
-        reverse("admin:uploader_uploadedfile_add"),
-        {"file": SimpleUploadedFile("report.txt", b"numbers")},
-    )
+    uploaded = upload(admin_client, "report.txt", b"numbers")
 
     response = admin_client.get(reverse("admin:uploader_uploadedfile_changelist"))
 
-    assert '<a href="https://media.example.com/report.txt">Download</a>' in response.text
+    url = f"https://media.example.com/{uploaded.file.name}"
+    assert f'<a href="{url}">Download</a>' in response.text
+
+
+def test_same_name_uploads_keep_both_files(admin_client, bucket):
+    first = upload(admin_client, "report.txt", b"first")
+    second = upload(admin_client, "report.txt", b"second")
+
+    assert first.file.name != second.file.name
+    assert bucket.Object(first.file.name).get()["Body"].read() == b"first"
+    assert bucket.Object(second.file.name).get()["Body"].read() == b"second"
+
+
+def test_uploads_are_public_by_default(admin_client, bucket):
+    uploaded = upload(admin_client, "photo.png", b"\x89PNG")
+
+    grants = bucket.Object(uploaded.file.name).Acl().grants
+    assert {"Type": "Group", "URI": ALL_USERS} in [grant["Grantee"] for grant in grants]
+
+
+def test_acl_none_sends_no_acl(admin_client, bucket, use_storage):
+    # For buckets with ACLs disabled, which reject any ACL but the owner's.
+    use_storage(f"{PLATFORM_DSN}&acl=none")
+
+    uploaded = upload(admin_client, "photo.png", b"\x89PNG")
+
+    grants = bucket.Object(uploaded.file.name).Acl().grants
+    assert [grant["Permission"] for grant in grants] == ["FULL_CONTROL"]
+
+
+@pytest.mark.parametrize("name", ["page.html", "drawing.svg", "feed.xml", "script.js", "noext"])
+def test_files_a_browser_could_run_are_stored_as_downloads(admin_client, bucket, name):
+    uploaded = upload(admin_client, name, b"<script>alert(1)</script>")
+
+    stored = bucket.Object(uploaded.file.name).get()
+    assert stored["ContentType"] == "application/octet-stream"
+    assert stored["ContentDisposition"] == f'attachment; filename="{name}"'
+
+
+@pytest.mark.parametrize(
+    ("name", "content_type"), [("photo.png", "image/png"), ("a.pdf", "application/pdf")]
+)
+def test_safe_files_are_stored_to_show_inline(admin_client, bucket, name, content_type):
+    uploaded = upload(admin_client, name, b"data")
+
+    stored = bucket.Object(uploaded.file.name).get()
+    assert stored["ContentType"] == content_type
+    assert "ContentDisposition" not in stored
+
+
+@pytest.fixture
+def endpoint_bucket(moto_server, use_storage):
+    """A bucket on an S3-compatible server over plain HTTP, and a DSN with its endpoint."""
+    s3 = boto3.resource(
+        "s3",
+        endpoint_url=moto_server,
+        region_name="us-east-1",
+        aws_access_key_id="minio",
+        aws_secret_access_key="minio-secret",
+    )
+    bucket = s3.create_bucket(Bucket="endpoint-media")
+    endpoint = urllib.parse.quote(moto_server, safe="")
+    use_storage(
+        "s3://minio:minio-secret@endpoint-media.s3.us-east-1.amazonaws.com/"
+        f"?auth=s3v4&endpoint={endpoint}"
+    )
+    yield bucket
+    bucket.objects.all().delete()
+    bucket.delete()
+
+
+def test_endpoint_dsn_stores_on_the_endpoint_and_links_there(
+    admin_client, endpoint_bucket, moto_server
+):
+    uploaded = upload(admin_client, "report.txt", b"through the endpoint")
+
+    assert endpoint_bucket.Object(uploaded.file.name).get()["Body"].read() == (
+        b"through the endpoint"
+    )
+    assert uploaded.file.url == f"{moto_server}/endpoint-media/{uploaded.file.name}"
+    with urllib.request.urlopen(uploaded.file.url) as response:
+        assert response.read() == b"through the endpoint"
+
+
+def test_endpoint_dsn_with_domain_links_to_the_domain(
+    admin_client, endpoint_bucket, use_storage, settings
+):
+    use_storage(f"{settings.DEFAULT_STORAGE_DSN}&domain=cdn.example.com")
+
+    uploaded = upload(admin_client, "report.txt", b"x")
+
+    assert uploaded.file.url == f"https://cdn.example.com/{uploaded.file.name}"

@@ -1,0 +1,13 @@
+from django.conf import settings
+from django.views.static import serve
+
+from myapp.responses import stream_asynchronously
+from myapp.storages import content_headers
+
+
+def media(request, path):
+    """Serve an uploaded file in development as the bucket would: risky types as downloads."""
+    response = serve(request, path, document_root=settings.MEDIA_ROOT)
+    for header, value in content_headers(path).items():
+        response[header] = value
+    return stream_asynchronously(request, response)

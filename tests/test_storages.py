@@ -1,0 +1,73 @@
+import furl
+import pytest
+from django_storage_url.backends.s3 import S3Storage as LibraryS3Storage
+
+from myapp.storages import S3Storage, content_headers
+
+SAME_AS_THE_LIBRARY = [
+    "bucket_name",
+    "region_name",
+    "endpoint_url",
+    "use_ssl",
+    "addressing_style",
+    "signature_version",
+    "location",
+    "custom_domain",
+    "url_protocol",
+    "querystring_auth",
+    "base_url",
+]
+
+
+@pytest.mark.parametrize(
+    "dsn",
+    [
+        "s3://KEY:SECRET@media.s3.eu-central-1.amazonaws.com/?auth=s3v4&domain=cdn.example.com",
+        "s3://KEY:SECRET@media.s3-eu-west-1.amazonaws.com/uploads/",
+        "s3://KEY:SECRET@my.bucket.s3.amazonaws.com/?url=https%3A%2F%2Fcdn.example.com%2F",
+        "s3://KEY:SECRET@media.s3.us-east-1.amazonaws.com/?acl=private&qs_auth=true",
+    ],
+)
+def test_without_endpoint_the_platforms_dsns_work_as_the_library_makes_them(dsn):
+    ours, theirs = S3Storage(furl.furl(dsn)), LibraryS3Storage(furl.furl(dsn))
+
+    for attribute in SAME_AS_THE_LIBRARY:
+        assert getattr(ours, attribute) == getattr(theirs, attribute), attribute
+    assert ours.object_parameters == theirs.object_parameters
+    # The one difference: never overwrite a file of the same name.
+    assert (ours.file_overwrite, theirs.file_overwrite) == (False, True)
+
+
+def test_endpoint_replaces_the_https_host_of_the_dsn():
+    storage = S3Storage(
+        furl.furl(
+            "s3://KEY:SECRET@media.s3.us-east-1.amazonaws.com/files/"
+            "?endpoint=http%3A%2F%2F127.0.0.1%3A9000"
+        )
+    )
+
+    assert (storage.endpoint_url, storage.use_ssl) == ("http://127.0.0.1:9000", False)
+    assert storage.client_config.s3["addressing_style"] == "path"
+    assert storage.custom_domain is None
+    assert storage.base_url == "http://127.0.0.1:9000/media/files/"
+
+
+@pytest.mark.parametrize(
+    ("name", "headers"),
+    [
+        ("photo.JPG", {"Content-Type": "image/jpeg"}),
+        ("notes.txt", {"Content-Type": "text/plain"}),
+        ("clip.mp4", {"Content-Type": "video/mp4"}),
+        ("folder/page.html", {"Content-Disposition": 'attachment; filename="page.html"'}),
+        ("image.svg", {"Content-Disposition": 'attachment; filename="image.svg"'}),
+        ("notes.txt.gz", {"Content-Disposition": 'attachment; filename="notes.txt.gz"'}),
+        (
+            "résumé.xhtml",
+            {"Content-Disposition": "attachment; filename*=utf-8''r%C3%A9sum%C3%A9.xhtml"},
+        ),
+    ],
+)
+def test_content_headers_by_name(name, headers):
+    assert headers.items() <= content_headers(name).items()
+    if "Content-Disposition" in headers:
+        assert content_headers(name)["Content-Type"] == "application/octet-stream"
