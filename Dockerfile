@@ -39,4 +39,7 @@ COPY docker-entrypoint.sh /usr/local/bin/docker-entrypoint.sh
 ENTRYPOINT ["docker-entrypoint.sh"]
 
 EXPOSE 80
+# Liveness only: a database or storage outage is for /readyz to report, not a reason to restart.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1/healthz', timeout=4)"]
 CMD ["uvicorn", "myapp.asgi:application", "--host", "0.0.0.0", "--port", "80"]

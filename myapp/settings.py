@@ -66,6 +66,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: the platform's probes get an answer whatever their Host header or scheme.
+    "myapp.health.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # WhiteNoise, right after SecurityMiddleware, serves the collected static files.
     "myapp.middleware.AsyncWhiteNoiseMiddleware",

@@ -121,7 +121,7 @@ def test_static_files_are_compressed_and_hashed(load_settings):
     assert settings["STORAGES"]["staticfiles"]["BACKEND"] == (
         "whitenoise.storage.CompressedManifestStaticFilesStorage"
     )
-    assert settings["MIDDLEWARE"].index("myapp.middleware.AsyncWhiteNoiseMiddleware") == 1
+    assert settings["MIDDLEWARE"].index("myapp.middleware.AsyncWhiteNoiseMiddleware") == 2
     assert settings["STATIC_ROOT"] == BASE_DIR / "staticfiles"
 
 

@@ -1,0 +1,95 @@
+import contextlib
+import socket
+import threading
+import time
+import urllib.parse
+
+import pytest
+from asgiref.sync import async_to_sync
+
+from myapp import health
+
+
+@pytest.fixture
+def unanswering_server():
+    """A TCP server on 127.0.0.1 that accepts connections and never answers (a hung service)."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        accepted = []
+        stop = threading.Event()
+
+        def accept():
+            server.settimeout(0.1)
+            while not stop.is_set():
+                with contextlib.suppress(TimeoutError):
+                    accepted.append(server.accept()[0])
+
+        thread = threading.Thread(target=accept)
+        thread.start()
+        yield f"http://127.0.0.1:{server.getsockname()[1]}"
+        stop.set()
+        thread.join()
+        for connection in accepted:
+            connection.close()
+
+
+def test_liveness_needs_no_database_and_no_allowed_host(client):
+    # No django_db mark: any database query would fail this test.
+    response = client.get("/healthz", headers={"host": "10.1.2.3"})
+
+    assert response.status_code == 200
+    assert response.text == "ok\n"
+
+
+def test_liveness_over_asgi(async_client):
+    response = async_to_sync(async_client.get)("/healthz", headers={"host": "10.1.2.3"})
+
+    assert response.status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_ready_when_database_and_storage_answer(client):
+    response = client.get("/readyz", headers={"host": "10.1.2.3"})
+
+    assert response.status_code == 200
+    assert response.text == "ready\n"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_not_ready_names_a_storage_that_refuses_connections(client, use_storage):
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        endpoint = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    use_storage(
+        "s3://KEY:TOPSECRET@media.s3.us-east-1.amazonaws.com/?endpoint="
+        + urllib.parse.quote(endpoint, safe="")
+    )
+
+    response = client.get("/readyz")
+
+    assert response.status_code == 503
+    assert response.text.startswith("storage: ")
+    assert "TOPSECRET" not in response.text
+    assert "database" not in response.text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_not_ready_within_the_deadline_when_storage_hangs(
+    client, use_storage, unanswering_server, monkeypatch
+):
+    monkeypatch.setattr(health, "CHECK_TIMEOUT", 1.0)
+    use_storage(
+        "s3://KEY:SECRET@media.s3.us-east-1.amazonaws.com/?endpoint="
+        + urllib.parse.quote(unanswering_server, safe="")
+    )
+
+    started = time.monotonic()
+    first = client.get("/readyz")
+    second = client.get("/readyz")
+    elapsed = time.monotonic() - started
+
+    assert first.status_code == second.status_code == 503
+    assert first.text == "storage: no answer within 1 s\n"
+    # The hung check is waited for, not started again, and each probe keeps to its deadline.
+    assert elapsed < 2 * 1.0 + 1.5
