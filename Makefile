@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test superuser lint format requirements clean
+.PHONY: run test superuser lint format benchmark requirements clean
 
 # Local development: DEBUG on, embedded SQLite and data/media unless a DSN says otherwise.
 run: export DJANGO_DEBUG ?= True
@@ -29,6 +29,10 @@ superuser: $(VENV)/.run-installed
 # The whole suite on PostgreSQL: DEFAULT_DATABASE_DSN if set, else a throwaway server.
 test: $(VENV)/.test-installed
 	$(BIN)/python -m tests.postgres $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Static files through Uvicorn: the project's streaming middleware against WhiteNoise's own.
+benchmark: $(VENV)/.test-installed
+	$(BIN)/python -m benchmarks.static_files $(BENCHMARK_ARGS)
 
 lint: $(VENV)/.test-installed
 	$(BIN)/ruff check .
