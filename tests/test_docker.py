@@ -131,7 +131,7 @@ def test_cmd_serves_the_admin_with_its_styles_in_time(image_dir, tmp_path):
     argv[argv.index("--host") + 1 :] = ["127.0.0.1", "--port", str(port)]
     environ = {
         "PATH": f"{VENV_BIN}:{os.defpath}",
-        "SECRET_KEY": "a-secret-for-this-test",
+        "SECRET_KEY": "a-secret-for-this-test-long-enough-for-the-production-settings",
         "DOMAIN": "127.0.0.1",
         "DEFAULT_DATABASE_DSN": f"sqlite:///{tmp_path / 'db.sqlite3'}",
     }
