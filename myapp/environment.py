@@ -80,6 +80,14 @@ class ConfigurationError(ImproperlyConfigured):
     """A variable has a value the project cannot use; the message says how to fix it."""
 
 
+class ExceptionReporterFilter(SafeExceptionReporterFilter):
+    """Hide DSNs too (they hold passwords and S3 secrets) in debug pages and error reports."""
+
+    hidden_settings = re.compile(
+        SafeExceptionReporterFilter.hidden_settings.pattern + "|DSN|DATABASE_URL", re.IGNORECASE
+    )
+
+
 @contextmanager
 def exit_on_configuration_error():
     """Stop the program with the error's one line instead of a traceback."""
@@ -125,6 +133,18 @@ def get_boolean(name, default):
     raise ConfigurationError(
         f"{shown(name, value)} is not a boolean: use {name}=True or {name}=False."
     )
+
+
+def get_integer(name, default):
+    """Read a whole number that is zero or more."""
+    value = get_value(name)
+    if value is None:
+        return default
+    if not value.isdigit():
+        raise ConfigurationError(
+            f"{shown(name, value)} is not a whole number of 0 or more: use e.g. {name}={default}"
+        )
+    return int(value)
 
 
 def get_size(name, default):

@@ -17,6 +17,7 @@ from myapp.environment import (
     get_boolean,
     get_database,
     get_hosts,
+    get_integer,
     get_secret_key,
     get_size,
     get_value,
@@ -47,6 +48,33 @@ if DEBUG:
 # TLS ends at the platform's load balancer, which says so in X-Forwarded-Proto.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
+# Plain HTTP is redirected to HTTPS, except the health checks: the platform probes the
+# container directly, over plain HTTP. Off in DEBUG, which `make run` serves over plain HTTP.
+SECURE_SSL_REDIRECT = get_boolean("SECURE_SSL_REDIRECT", default=not DEBUG)
+SECURE_REDIRECT_EXEMPT = [r"^(healthz|readyz)/?$"]
+
+# HSTS: browsers that once saw the site over HTTPS refuse plain HTTP to it and to its
+# subdomains for a year. Preload only consents to the site being built into browsers' HSTS
+# lists; it is in them only once submitted at https://hstspreload.org/, and removal takes
+# months: set SECURE_HSTS_SECONDS=0 until every subdomain serves HTTPS.
+SECURE_HSTS_SECONDS = get_integer("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+SECURE_HSTS_PRELOAD = True
+
+# Cookies go over HTTPS only; the __Secure- prefix makes browsers enforce it, so that plain
+# HTTP cannot plant one. DEBUG keeps plain names over `make run`'s plain HTTP.
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = not DEBUG
+SESSION_COOKIE_NAME = "sessionid" if DEBUG else "__Secure-sessionid"
+CSRF_COOKIE_NAME = "csrftoken" if DEBUG else "__Secure-csrftoken"
+
+# Django's defaults, stated because check --deploy relies on them: no MIME sniffing, no
+# full URLs in Referer headers to other sites, no framing (clickjacking).
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+
+# Error pages and reports hide settings that hold secrets; this hides DSNs too.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "myapp.environment.ExceptionReporterFilter"
 
 # Application definition
 

@@ -25,6 +25,7 @@ load_settings = test_settings.load_settings
 MISTAKES = [
     ("DJANGO_DEBUG", "yes please", "is not a boolean"),
     ("DJANGO_DEBUG", '"True"', "wrapped in quotes"),
+    ("SECURE_SSL_REDIRECT", "maybe", "is not a boolean"),
     ("SECRET_KEY", "", "is not set"),
     ("SECRET_KEY", "   ", "is not set"),
     ("SECRET_KEY", SECRET, "too easy to guess"),
@@ -82,6 +83,8 @@ MISTAKES = [
     ("UPLOAD_MAX_SIZE", "100 megabytes", "not a size"),
     ("UPLOAD_MAX_SIZE", "1,5GB", "not a size"),
     ("UPLOAD_MAX_SIZE", "1e6", "not a size"),
+    ("SECURE_HSTS_SECONDS", "one year", "not a whole number"),
+    ("SECURE_HSTS_SECONDS", "-1", "not a whole number"),
 ]
 
 

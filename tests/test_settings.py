@@ -1,8 +1,12 @@
+import os
 import runpy
 import secrets
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from django.views.debug import get_default_exception_reporter_filter
 from django_storage_url import get_storage
 from storages.backends.s3 import S3Storage
 
@@ -169,6 +173,49 @@ def test_debug_takes_any_secret_key(load_settings):
     assert load_settings(DJANGO_DEBUG="True", SECRET_KEY="s3cr3t")["SECRET_KEY"] == "s3cr3t"
 
 
+def test_production_is_https_only(load_settings):
+    settings = load_settings()
+
+    assert settings["SECURE_SSL_REDIRECT"] is True
+    assert settings["SECURE_HSTS_SECONDS"] == 365 * 24 * 3600
+    assert settings["SECURE_HSTS_INCLUDE_SUBDOMAINS"] is True
+    assert settings["SECURE_HSTS_PRELOAD"] is True
+    assert settings["SESSION_COOKIE_SECURE"] is settings["CSRF_COOKIE_SECURE"] is True
+    assert settings["SESSION_COOKIE_NAME"] == "__Secure-sessionid"
+    assert settings["CSRF_COOKIE_NAME"] == "__Secure-csrftoken"
+
+
+def test_debug_cookies_work_over_plain_http(load_settings):
+    settings = load_settings(DJANGO_DEBUG="True")
+
+    assert settings["SECURE_SSL_REDIRECT"] is False
+    assert settings["SECURE_HSTS_SECONDS"] == 0
+    assert settings["SESSION_COOKIE_SECURE"] is settings["CSRF_COOKIE_SECURE"] is False
+    assert (settings["SESSION_COOKIE_NAME"], settings["CSRF_COOKIE_NAME"]) == (
+        "sessionid",
+        "csrftoken",
+    )
+
+
+def test_https_redirect_and_hsts_are_configurable(load_settings):
+    settings = load_settings(SECURE_SSL_REDIRECT="False", SECURE_HSTS_SECONDS="3600")
+
+    assert settings["SECURE_SSL_REDIRECT"] is False
+    assert settings["SECURE_HSTS_SECONDS"] == 3600
+
+
+def test_plain_http_is_redirected_except_the_health_checks(client, settings):
+    settings.SECURE_SSL_REDIRECT = True
+
+    response = client.get("/admin/login/")
+    assert response.status_code == 301
+    assert response["Location"] == "https://testserver/admin/login/"
+    # Behind the load balancer, which ended TLS.
+    assert client.get("/admin/login/", headers={"X-Forwarded-Proto": "https"}).status_code == 200
+    for path in ["/healthz", "/readyz"]:
+        assert client.get(path).status_code != 301
+
+
 @pytest.mark.parametrize(
     ("value", "size"),
     [
@@ -196,6 +243,7 @@ def test_empty_variables_count_as_unset(load_settings):
         DATABASE_URL="postgres://u@fallback:5432/db",
         DEFAULT_STORAGE_DSN="",
         DOMAIN="",
+        SECURE_SSL_REDIRECT="",
         UPLOAD_MAX_SIZE="",
     )
 
@@ -203,6 +251,7 @@ def test_empty_variables_count_as_unset(load_settings):
     assert settings["DATABASES"]["default"]["HOST"] == "fallback"
     assert settings["MEDIA_ROOT"] == BASE_DIR / "data" / "media"
     assert settings["ALLOWED_HOSTS"] == []
+    assert settings["SECURE_SSL_REDIRECT"] is True
     assert settings["UPLOAD_MAX_SIZE"] == 100_000_000
 
 
@@ -237,3 +286,42 @@ def test_s3_dsn_parameters(load_settings, query):
     dsn = f"s3://KEY:SECRET@my-bucket.s3.example.com/?{query}"
 
     assert load_settings(DEFAULT_STORAGE_DSN=dsn)["DEFAULT_STORAGE_DSN"] == dsn
+
+
+def test_debug_pages_and_error_reports_hide_dsns(rf, settings):
+    settings.DEFAULT_STORAGE_DSN = PLATFORM_S3_DSN
+    request = rf.get("/", DEFAULT_DATABASE_DSN="postgres://u:database-secret@db:5432/db")
+    reporter_filter = get_default_exception_reporter_filter()
+
+    safe_settings = reporter_filter.get_safe_settings()
+    assert safe_settings["DEFAULT_STORAGE_DSN"] == reporter_filter.cleansed_substitute
+    assert "se%2Fcret" not in str(safe_settings)
+    assert "database-secret" not in str(reporter_filter.get_safe_request_meta(request))
+
+
+def run_manage_py(*args, **environ):
+    """manage.py in a process of its own, with only the given variables (and PATH)."""
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=BASE_DIR,
+        env={"PATH": os.environ["PATH"], **environ},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+PRODUCTION = {
+    "SECRET_KEY": PRODUCTION_SECRET_KEY,
+    "DOMAIN": "example.com",
+    "DEFAULT_DATABASE_DSN": "postgres://myapp:pw@db.example.com:5432/myapp",
+    "DEFAULT_STORAGE_DSN": PLATFORM_S3_DSN,
+}
+
+
+@pytest.mark.slow
+def test_production_passes_the_deploy_check():
+    result = run_manage_py("check", "--deploy", "--fail-level", "WARNING", **PRODUCTION)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "System check identified no issues (0 silenced).\n"
