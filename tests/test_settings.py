@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from django.core.checks import Tags, run_checks
 from django.views.debug import get_default_exception_reporter_filter
 from django_storage_url import get_storage
 from storages.backends.s3 import S3Storage
@@ -325,3 +326,49 @@ def test_production_passes_the_deploy_check():
 
     assert result.returncode == 0, result.stderr
     assert result.stdout == "System check identified no issues (0 silenced).\n"
+
+
+@pytest.mark.slow
+def test_deploy_check_warns_about_local_media_storage():
+    environ = {**PRODUCTION, "DEFAULT_STORAGE_DSN": "file:///data/media/?url=%2Fmedia%2F"}
+
+    result = run_manage_py("check", "--deploy", "--fail-level", "WARNING", **environ)
+
+    assert result.returncode == 1
+    assert "uploader.W001" in result.stderr
+    assert "s3://" in result.stderr
+
+
+def deploy_check_messages():
+    """What `check --deploy` reports about storage, as (ids reported, ids silenced)."""
+    issues = run_checks(include_deployment_checks=True, tags=[Tags.files])
+    return (
+        [issue.id for issue in issues if not issue.is_silenced()],
+        [issue.id for issue in issues if issue.is_silenced()],
+    )
+
+
+def test_local_media_storage_is_a_deploy_warning(use_storage):
+    use_storage("file:///data/media/?url=%2Fmedia%2F")
+
+    assert deploy_check_messages() == (["uploader.W001"], [])
+
+
+def test_s3_media_storage_passes_the_deploy_check(use_storage):
+    use_storage(PLATFORM_S3_DSN)
+
+    assert deploy_check_messages() == ([], [])
+
+
+def test_local_media_storage_warning_can_be_silenced(settings, use_storage):
+    use_storage("file:///data/media/?url=%2Fmedia%2F")
+    settings.SILENCED_SYSTEM_CHECKS = ["uploader.W001"]
+
+    assert deploy_check_messages() == ([], ["uploader.W001"])
+
+
+def test_local_media_storage_is_fine_in_debug(settings, use_storage):
+    use_storage("file:///data/media/?url=%2Fmedia%2F")
+    settings.DEBUG = True
+
+    assert deploy_check_messages() == ([], [])
