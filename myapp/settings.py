@@ -8,16 +8,19 @@ With nothing set, the project runs on embedded defaults kept under data/.
 https://docs.djangoproject.com/en/5.2/ref/settings/
 """
 
-import os
+import sys
 from pathlib import Path
 
 from django_storage_url import register_storage_class
 
 from myapp.environment import (
-    ConfigurationError,
     get_boolean,
     get_database,
-    get_list,
+    get_hosts,
+    get_integer,
+    get_secret_key,
+    get_size,
+    get_value,
     parse_storage_dsn,
 )
 
@@ -33,23 +36,45 @@ DATA_DIR = BASE_DIR / "data"
 # must never show debug pages to the world.
 DEBUG = get_boolean("DJANGO_DEBUG", default=False)
 
-SECRET_KEY = os.environ.get("SECRET_KEY")
-if not SECRET_KEY:
-    if not DEBUG:
-        raise ConfigurationError(
-            "SECRET_KEY is not set: set SECRET_KEY to a long random string "
-            "(or DJANGO_DEBUG=True for local development)."
-        )
-    SECRET_KEY = "django-insecure-local-development-only"  # noqa: S105 (DEBUG only)
+# With DEBUG off the key must be set, and strong. Collecting static files signs nothing: the
+# Docker build runs it with a placeholder key, and no service or variable.
+SECRET_KEY = get_secret_key("SECRET_KEY", required=not DEBUG and sys.argv[1:2] != ["collectstatic"])
 
 # The platform sets DOMAIN, plus comma-separated DOMAIN_ALIASES and DOMAIN_REDIRECTS.
-ALLOWED_HOSTS = get_list("DOMAIN") + get_list("DOMAIN_ALIASES") + get_list("DOMAIN_REDIRECTS")
+ALLOWED_HOSTS = get_hosts("DOMAIN") + get_hosts("DOMAIN_ALIASES") + get_hosts("DOMAIN_REDIRECTS")
 if DEBUG:
     ALLOWED_HOSTS += ["localhost", "127.0.0.1", "[::1]"]
 
 # TLS ends at the platform's load balancer, which says so in X-Forwarded-Proto.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
+# Plain HTTP is redirected to HTTPS, except the health checks: the platform probes the
+# container directly, over plain HTTP. Off in DEBUG, which `make run` serves over plain HTTP.
+SECURE_SSL_REDIRECT = get_boolean("SECURE_SSL_REDIRECT", default=not DEBUG)
+SECURE_REDIRECT_EXEMPT = [r"^(healthz|readyz)/?$"]
+
+# HSTS: browsers that once saw the site over HTTPS refuse plain HTTP to it and to its
+# subdomains for a year. Preload only consents to the site being built into browsers' HSTS
+# lists; it is in them only once submitted at https://hstspreload.org/, and removal takes
+# months: set SECURE_HSTS_SECONDS=0 until every subdomain serves HTTPS.
+SECURE_HSTS_SECONDS = get_integer("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+SECURE_HSTS_PRELOAD = True
+
+# Cookies go over HTTPS only; the __Secure- prefix makes browsers enforce it, so that plain
+# HTTP cannot plant one. DEBUG keeps plain names over `make run`'s plain HTTP.
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = not DEBUG
+SESSION_COOKIE_NAME = "sessionid" if DEBUG else "__Secure-sessionid"
+CSRF_COOKIE_NAME = "csrftoken" if DEBUG else "__Secure-csrftoken"
+
+# Django's defaults, stated because check --deploy relies on them: no MIME sniffing, no
+# full URLs in Referer headers to other sites, no framing (clickjacking).
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+
+# Error pages and reports hide settings that hold secrets; this hides DSNs too.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "myapp.environment.ExceptionReporterFilter"
 
 # Application definition
 
@@ -145,11 +170,14 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 # s3://KEY:SECRET@BUCKET.s3.REGION.amazonaws.com/?auth=s3v4
 # https://github.com/divio/django-storage-url
 
-DEFAULT_STORAGE_DSN = (
-    os.environ.get("DEFAULT_STORAGE_DSN") or (DATA_DIR / "media").as_uri() + "/?url=%2Fmedia%2F"
+DEFAULT_STORAGE_DSN = get_value(
+    "DEFAULT_STORAGE_DSN", default=(DATA_DIR / "media").as_uri() + "/?url=%2Fmedia%2F"
 )
 # For local folders, MEDIA_ROOT and MEDIA_URL come from the DSN (urls.py serves them in DEBUG).
 MEDIA_ROOT, MEDIA_URL = parse_storage_dsn(DEFAULT_STORAGE_DSN)
+
+# The largest file the uploader takes, e.g. UPLOAD_MAX_SIZE=100MB or 1.5GB or 1048576.
+UPLOAD_MAX_SIZE = get_size("UPLOAD_MAX_SIZE", default=100 * 10**6)
 
 register_storage_class("file", "myapp.storages.FileSystemStorage")
 register_storage_class("s3", "myapp.storages.S3Storage")

@@ -1,14 +1,20 @@
+import os
 import runpy
+import secrets
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from django.core.checks import Tags, run_checks
+from django.views.debug import get_default_exception_reporter_filter
 from django_storage_url import get_storage
 from storages.backends.s3 import S3Storage
 
-from myapp.environment import ConfigurationError
 from myapp.storages import FileSystemStorage
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+PRODUCTION_SECRET_KEY = secrets.token_urlsafe(50)
 VARIABLES = [
     "DEFAULT_DATABASE_DSN",
     "DATABASE_URL",
@@ -18,6 +24,9 @@ VARIABLES = [
     "DOMAIN",
     "DOMAIN_ALIASES",
     "DOMAIN_REDIRECTS",
+    "SECURE_SSL_REDIRECT",
+    "SECURE_HSTS_SECONDS",
+    "UPLOAD_MAX_SIZE",
 ]
 PLATFORM_S3_DSN = (
     "s3://AKIAEXAMPLE:se%2Fcret@my-bucket.s3.eu-central-1.amazonaws.com/"
@@ -32,7 +41,7 @@ def load_settings(monkeypatch):
     def load(**environ):
         for name in VARIABLES:
             monkeypatch.delenv(name, raising=False)
-        environ.setdefault("SECRET_KEY", "a-secret-for-this-test")
+        environ.setdefault("SECRET_KEY", PRODUCTION_SECRET_KEY)
         for name, value in environ.items():
             monkeypatch.setenv(name, value)
         return runpy.run_path(str(BASE_DIR / "myapp" / "settings.py"))
@@ -158,24 +167,208 @@ def test_debug_allows_localhost_and_needs_no_secret_key(load_settings):
 
 
 def test_secret_key_from_environment(load_settings):
-    assert load_settings(SECRET_KEY="s3cr3t")["SECRET_KEY"] == "s3cr3t"
+    assert load_settings(SECRET_KEY=PRODUCTION_SECRET_KEY)["SECRET_KEY"] == PRODUCTION_SECRET_KEY
+
+
+def test_debug_takes_any_secret_key(load_settings):
+    assert load_settings(DJANGO_DEBUG="True", SECRET_KEY="s3cr3t")["SECRET_KEY"] == "s3cr3t"
+
+
+def test_production_is_https_only(load_settings):
+    settings = load_settings()
+
+    assert settings["SECURE_SSL_REDIRECT"] is True
+    assert settings["SECURE_HSTS_SECONDS"] == 365 * 24 * 3600
+    assert settings["SECURE_HSTS_INCLUDE_SUBDOMAINS"] is True
+    assert settings["SECURE_HSTS_PRELOAD"] is True
+    assert settings["SESSION_COOKIE_SECURE"] is settings["CSRF_COOKIE_SECURE"] is True
+    assert settings["SESSION_COOKIE_NAME"] == "__Secure-sessionid"
+    assert settings["CSRF_COOKIE_NAME"] == "__Secure-csrftoken"
+
+
+def test_debug_cookies_work_over_plain_http(load_settings):
+    settings = load_settings(DJANGO_DEBUG="True")
+
+    assert settings["SECURE_SSL_REDIRECT"] is False
+    assert settings["SECURE_HSTS_SECONDS"] == 0
+    assert settings["SESSION_COOKIE_SECURE"] is settings["CSRF_COOKIE_SECURE"] is False
+    assert (settings["SESSION_COOKIE_NAME"], settings["CSRF_COOKIE_NAME"]) == (
+        "sessionid",
+        "csrftoken",
+    )
+
+
+def test_https_redirect_and_hsts_are_configurable(load_settings):
+    settings = load_settings(SECURE_SSL_REDIRECT="False", SECURE_HSTS_SECONDS="3600")
+
+    assert settings["SECURE_SSL_REDIRECT"] is False
+    assert settings["SECURE_HSTS_SECONDS"] == 3600
+
+
+def test_plain_http_is_redirected_except_the_health_checks(client, settings):
+    settings.SECURE_SSL_REDIRECT = True
+
+    response = client.get("/admin/login/")
+    assert response.status_code == 301
+    assert response["Location"] == "https://testserver/admin/login/"
+    # Behind the load balancer, which ended TLS.
+    assert client.get("/admin/login/", headers={"X-Forwarded-Proto": "https"}).status_code == 200
+    for path in ["/healthz", "/readyz"]:
+        assert client.get(path).status_code != 301
 
 
 @pytest.mark.parametrize(
-    ("environ", "message"),
+    ("value", "size"),
     [
-        ({"SECRET_KEY": ""}, "SECRET_KEY is not set"),
-        ({"DJANGO_DEBUG": "yes please"}, "DJANGO_DEBUG='yes please' is not a boolean"),
-        ({"DEFAULT_DATABASE_DSN": "mysqlx://u:pw@db/x"}, "DEFAULT_DATABASE_DSN="),
-        ({"DATABASE_URL": "postgres://u:pw@db:port/x"}, "DATABASE_URL="),
-        ({"DEFAULT_STORAGE_DSN": "ftp://files.example.com/"}, "has no supported scheme"),
-        ({"DEFAULT_STORAGE_DSN": "file://media/?url=%2Fmedia%2F"}, "needs an absolute path"),
-        ({"DEFAULT_STORAGE_DSN": "file:///data/media/"}, "has no url="),
+        ("1048576", 1048576),
+        ("500kB", 500_000),
+        ("100MB", 100_000_000),
+        ("1.5GB", 1_500_000_000),
+        ("2 MiB", 2 * 1024 * 1024),
+        ("1KiB", 1024),
+        ("1gib", 1024**3),
     ],
 )
-def test_mistakes_are_named(load_settings, environ, message):
-    with pytest.raises(ConfigurationError, match=message) as error:
-        load_settings(**environ)
+def test_upload_max_size(load_settings, value, size):
+    assert load_settings(UPLOAD_MAX_SIZE=value)["UPLOAD_MAX_SIZE"] == size
 
-    assert "\n" not in str(error.value)
-    assert "pw" not in str(error.value)
+
+def test_upload_max_size_default_is_100_mb(load_settings):
+    assert load_settings()["UPLOAD_MAX_SIZE"] == 100_000_000
+
+
+def test_empty_variables_count_as_unset(load_settings):
+    settings = load_settings(
+        DJANGO_DEBUG="",
+        DEFAULT_DATABASE_DSN=" ",
+        DATABASE_URL="postgres://u@fallback:5432/db",
+        DEFAULT_STORAGE_DSN="",
+        DOMAIN="",
+        SECURE_SSL_REDIRECT="",
+        UPLOAD_MAX_SIZE="",
+    )
+
+    assert settings["DEBUG"] is False
+    assert settings["DATABASES"]["default"]["HOST"] == "fallback"
+    assert settings["MEDIA_ROOT"] == BASE_DIR / "data" / "media"
+    assert settings["ALLOWED_HOSTS"] == []
+    assert settings["SECURE_SSL_REDIRECT"] is True
+    assert settings["UPLOAD_MAX_SIZE"] == 100_000_000
+
+
+def test_blanks_around_values_are_ignored(load_settings):
+    settings = load_settings(
+        SECRET_KEY=f" {PRODUCTION_SECRET_KEY}\n",
+        DEFAULT_DATABASE_DSN="  postgres://u@primary:5432/db\n",
+        DOMAIN=" example.com ",
+        UPLOAD_MAX_SIZE=" 10MB ",
+    )
+
+    assert settings["SECRET_KEY"] == PRODUCTION_SECRET_KEY
+    assert settings["DATABASES"]["default"]["HOST"] == "primary"
+    assert settings["ALLOWED_HOSTS"] == ["example.com"]
+    assert settings["UPLOAD_MAX_SIZE"] == 10_000_000
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "auth=s3",
+        "acl=none",
+        "acl=bucket-owner-full-control",
+        "qs_auth=true&acl=private",
+        "addressing_style=virtual&region_name=fr-par",
+        "url=https://cdn.example.com/media/",
+        "endpoint=https://s3.example.com:9000",
+        "endpoint=http://127.0.0.1:9000/",
+    ],
+)
+def test_s3_dsn_parameters(load_settings, query):
+    dsn = f"s3://KEY:SECRET@my-bucket.s3.example.com/?{query}"
+
+    assert load_settings(DEFAULT_STORAGE_DSN=dsn)["DEFAULT_STORAGE_DSN"] == dsn
+
+
+def test_debug_pages_and_error_reports_hide_dsns(rf, settings):
+    settings.DEFAULT_STORAGE_DSN = PLATFORM_S3_DSN
+    request = rf.get("/", DEFAULT_DATABASE_DSN="postgres://u:database-secret@db:5432/db")
+    reporter_filter = get_default_exception_reporter_filter()
+
+    safe_settings = reporter_filter.get_safe_settings()
+    assert safe_settings["DEFAULT_STORAGE_DSN"] == reporter_filter.cleansed_substitute
+    assert "se%2Fcret" not in str(safe_settings)
+    assert "database-secret" not in str(reporter_filter.get_safe_request_meta(request))
+
+
+def run_manage_py(*args, **environ):
+    """manage.py in a process of its own, with only the given variables (and PATH)."""
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=BASE_DIR,
+        env={"PATH": os.environ["PATH"], **environ},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+PRODUCTION = {
+    "SECRET_KEY": PRODUCTION_SECRET_KEY,
+    "DOMAIN": "example.com",
+    "DEFAULT_DATABASE_DSN": "postgres://myapp:pw@db.example.com:5432/myapp",
+    "DEFAULT_STORAGE_DSN": PLATFORM_S3_DSN,
+}
+
+
+@pytest.mark.slow
+def test_production_passes_the_deploy_check():
+    result = run_manage_py("check", "--deploy", "--fail-level", "WARNING", **PRODUCTION)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "System check identified no issues (0 silenced).\n"
+
+
+@pytest.mark.slow
+def test_deploy_check_warns_about_local_media_storage():
+    environ = {**PRODUCTION, "DEFAULT_STORAGE_DSN": "file:///data/media/?url=%2Fmedia%2F"}
+
+    result = run_manage_py("check", "--deploy", "--fail-level", "WARNING", **environ)
+
+    assert result.returncode == 1
+    assert "uploader.W001" in result.stderr
+    assert "s3://" in result.stderr
+
+
+def deploy_check_messages():
+    """What `check --deploy` reports about storage, as (ids reported, ids silenced)."""
+    issues = run_checks(include_deployment_checks=True, tags=[Tags.files])
+    return (
+        [issue.id for issue in issues if not issue.is_silenced()],
+        [issue.id for issue in issues if issue.is_silenced()],
+    )
+
+
+def test_local_media_storage_is_a_deploy_warning(use_storage):
+    use_storage("file:///data/media/?url=%2Fmedia%2F")
+
+    assert deploy_check_messages() == (["uploader.W001"], [])
+
+
+def test_s3_media_storage_passes_the_deploy_check(use_storage):
+    use_storage(PLATFORM_S3_DSN)
+
+    assert deploy_check_messages() == ([], [])
+
+
+def test_local_media_storage_warning_can_be_silenced(settings, use_storage):
+    use_storage("file:///data/media/?url=%2Fmedia%2F")
+    settings.SILENCED_SYSTEM_CHECKS = ["uploader.W001"]
+
+    assert deploy_check_messages() == ([], ["uploader.W001"])
+
+
+def test_local_media_storage_is_fine_in_debug(settings, use_storage):
+    use_storage("file:///data/media/?url=%2Fmedia%2F")
+    settings.DEBUG = True
+
+    assert deploy_check_messages() == ([], [])
