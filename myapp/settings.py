@@ -8,7 +8,6 @@ With nothing set, the project runs on embedded defaults kept under data/.
 https://docs.djangoproject.com/en/5.2/ref/settings/
 """
 
-import sys
 from pathlib import Path
 
 from django_storage_url import register_storage_class
@@ -36,9 +35,8 @@ DATA_DIR = BASE_DIR / "data"
 # must never show debug pages to the world.
 DEBUG = get_boolean("DJANGO_DEBUG", default=False)
 
-# With DEBUG off the key must be set, and strong. Collecting static files signs nothing: the
-# Docker build runs it with a placeholder key, and no service or variable.
-SECRET_KEY = get_secret_key("SECRET_KEY", required=not DEBUG and sys.argv[1:2] != ["collectstatic"])
+# With DEBUG off the key must be set, and strong.
+SECRET_KEY = get_secret_key("SECRET_KEY", required=not DEBUG)
 
 # The platform sets DOMAIN, plus comma-separated DOMAIN_ALIASES and DOMAIN_REDIRECTS.
 ALLOWED_HOSTS = get_hosts("DOMAIN") + get_hosts("DOMAIN_ALIASES") + get_hosts("DOMAIN_REDIRECTS")
@@ -48,10 +46,9 @@ if DEBUG:
 # TLS ends at the platform's load balancer, which says so in X-Forwarded-Proto.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
-# Plain HTTP is redirected to HTTPS, except the health checks: the platform probes the
-# container directly, over plain HTTP. Off in DEBUG, which `make run` serves over plain HTTP.
+# Plain HTTP is redirected to HTTPS (the health checks answer before that, in
+# myapp/health.py). Off in DEBUG, which `make run` serves over plain HTTP.
 SECURE_SSL_REDIRECT = get_boolean("SECURE_SSL_REDIRECT", default=not DEBUG)
-SECURE_REDIRECT_EXEMPT = [r"^(healthz|readyz)/?$"]
 
 # HSTS: browsers that once saw the site over HTTPS refuse plain HTTP to it and to its
 # subdomains for a year. Preload only consents to the site being built into browsers' HSTS
