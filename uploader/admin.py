@@ -1,13 +1,24 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.http import HttpResponseRedirect
 from django.utils.html import format_html
 
-from uploader.models import UploadedFile
+from uploader.forms import UploadedFileForm
+from uploader.models import StorageUnavailable, UploadedFile
 
 
 @admin.register(UploadedFile)
 class UploadedFileAdmin(admin.ModelAdmin):
+    form = UploadedFileForm
     list_display = ("__str__", "link")
 
     @admin.display(description="Link")
     def link(self, uploaded_file):
         return format_html('<a href="{}">{}</a>', uploaded_file.file.url, "Download")
+
+    def changeform_view(self, request, *args, **kwargs):
+        try:
+            return super().changeform_view(request, *args, **kwargs)
+        except StorageUnavailable as error:
+            # Raised inside the view's transaction, so nothing was saved: back to the form.
+            self.message_user(request, str(error), messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())

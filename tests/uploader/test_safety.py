@@ -1,0 +1,179 @@
+"""Uploads that must not hurt: too large, badly named, or meeting a failing service."""
+
+import urllib.parse
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection, transaction
+from django.urls import reverse
+
+from tests.uploader.factories import UploadedFileFactory
+from uploader.models import UploadedFile
+
+pytestmark = pytest.mark.django_db
+ADD_URL = reverse("admin:uploader_uploadedfile_add")
+
+
+def stored_files(root):
+    return sorted(path for path in root.rglob("*") if path.is_file())
+
+
+def test_too_large_files_get_a_form_error_and_are_not_stored(admin_client, settings, media_root):
+    settings.UPLOAD_MAX_SIZE = 1000
+
+    response = admin_client.post(ADD_URL, {"file": SimpleUploadedFile("big.bin", b"x" * 1001)})
+
+    assert response.status_code == 200
+    assert "This file is 1001\xa0bytes; files can be 1000\xa0bytes at most." in response.text
+    assert not UploadedFile.objects.exists()
+    assert stored_files(media_root) == []
+
+
+def test_files_up_to_the_limit_are_taken(admin_client, settings):
+    settings.UPLOAD_MAX_SIZE = 1000
+
+    response = admin_client.post(ADD_URL, {"file": SimpleUploadedFile("ok.bin", b"x" * 1000)})
+
+    assert response.status_code == 302
+    assert UploadedFile.objects.get().file.size == 1000
+
+
+@pytest.mark.parametrize(
+    ("name", "shown"),
+    [
+        ("../../etc/passwd", "passwd"),
+        ("/etc/hosts", "hosts"),
+        ("..\\..\\windows\\win.ini", "win.ini"),
+        ("bad\x00name.txt", "badname.txt"),
+        ("line\nbreak\r.txt", "linebreak.txt"),
+        ("tab\there.txt", "tabhere.txt"),
+        ("résumé 2024.pdf", "résumé_2024.pdf"),
+        ("<script>alert(1)</script>.html", "script.html"),
+    ],
+)
+def test_stored_names_are_safe(admin_client, media_root, name, shown):
+    response = admin_client.post(ADD_URL, {"file": SimpleUploadedFile(name, b"content")})
+
+    assert response.status_code == 302
+    uploaded = UploadedFile.objects.get()
+    assert str(uploaded) == shown
+    (stored,) = stored_files(media_root)
+    assert stored.resolve().is_relative_to(media_root.resolve())
+    assert stored.read_bytes() == b"content"
+
+
+def test_long_names_are_cut_to_fit_keeping_the_extension(admin_client, media_root):
+    admin_client.post(ADD_URL, {"file": SimpleUploadedFile("a" * 400 + ".pdf", b"%PDF")})
+
+    uploaded = UploadedFile.objects.get()
+    assert len(uploaded.file.name) <= 255
+    assert str(uploaded).startswith("aaaa")
+    assert str(uploaded).endswith(".pdf")
+    assert (media_root / uploaded.file.name).read_bytes() == b"%PDF"
+
+
+@pytest.fixture
+def storage_down(use_storage):
+    """An S3 DSN whose endpoint refuses connections, as a stopped storage service does."""
+    with __import__("socket").socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        endpoint = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    use_storage(
+        "s3://KEY:SECRET@media.s3.us-east-1.amazonaws.com/?endpoint="
+        + urllib.parse.quote(endpoint, safe="")
+    )
+
+
+def test_storage_down_saves_nothing_and_says_so(admin_client, storage_down):
+    response = admin_client.post(
+        ADD_URL, {"file": SimpleUploadedFile("report.txt", b"numbers")}, follow=True
+    )
+
+    assert response.redirect_chain == [(ADD_URL, 302)]
+    assert "The file could not be stored (EndpointConnectionError), and nothing was saved." in (
+        response.text
+    )
+    assert not UploadedFile.objects.exists()
+    # The app keeps serving.
+    assert admin_client.get(reverse("admin:index")).status_code == 200
+
+
+@pytest.fixture
+def failing_inserts():
+    """Make the database refuse new rows, as a write failing after the upload would."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN "
+            "RAISE EXCEPTION 'disk full'; END $$ LANGUAGE plpgsql"
+        )
+        cursor.execute(
+            "CREATE TRIGGER refuse BEFORE INSERT ON uploader_uploadedfile "
+            "FOR EACH ROW EXECUTE FUNCTION refuse()"
+        )
+
+
+def test_a_row_that_cannot_be_written_leaves_no_stored_file(
+    admin_client, media_root, failing_inserts
+):
+    with pytest.raises(Exception, match="disk full"):
+        admin_client.post(ADD_URL, {"file": SimpleUploadedFile("report.txt", b"numbers")})
+
+    assert stored_files(media_root) == []
+
+
+def test_deleting_removes_the_file_only_once_committed(
+    media_root, django_capture_on_commit_callbacks
+):
+    uploaded = UploadedFileFactory()
+    stored = media_root / uploaded.file.name
+
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        uploaded.delete()
+    assert stored.exists()
+
+    callbacks[0]()
+    assert not stored.exists()
+
+
+def test_deleting_then_rolling_back_keeps_the_file(media_root, transactional_db):
+    uploaded = UploadedFileFactory()
+    pk, stored = uploaded.pk, media_root / uploaded.file.name
+
+    def delete_then_fail():
+        with transaction.atomic():
+            uploaded.delete()
+            raise RuntimeError("rolled back")
+
+    with pytest.raises(RuntimeError):
+        delete_then_fail()
+
+    assert stored.exists()
+    assert UploadedFile.objects.filter(pk=pk).exists()
+
+
+def test_bulk_delete_in_the_admin_removes_every_file(admin_client, media_root, transactional_db):
+    uploads = UploadedFileFactory.create_batch(3)
+
+    response = admin_client.post(
+        reverse("admin:uploader_uploadedfile_changelist"),
+        {"action": "delete_selected", "_selected_action": [u.pk for u in uploads], "post": "yes"},
+    )
+
+    assert response.status_code == 302
+    assert not UploadedFile.objects.exists()
+    assert stored_files(media_root) == []
+
+
+def test_replacing_the_file_removes_the_old_one(admin_client, media_root, transactional_db):
+    uploaded = UploadedFileFactory()
+    old = media_root / uploaded.file.name
+
+    response = admin_client.post(
+        reverse("admin:uploader_uploadedfile_change", args=[uploaded.pk]),
+        {"file": SimpleUploadedFile("new.txt", b"new")},
+    )
+
+    assert response.status_code == 302
+    uploaded.refresh_from_db()
+    assert not old.exists()
+    assert (media_root / uploaded.file.name).read_bytes() == b"new"
