@@ -265,6 +265,14 @@ def parse_storage_dsn(dsn):
             raise ConfigurationError(
                 f"{shown(name, dsn)} names no bucket: put it before the host, e.g. {S3_DSN_EXAMPLE}"
             )
+        signed = parameters.get("qs_auth", ["false"])[0].lower() in TRUE_VALUES
+        if signed and ("domain" in parameters or "url" in parameters):
+            # django-storages signs only the bucket's own URLs: a domain's links would fail.
+            raise ConfigurationError(
+                f"{shown(name, dsn)} has qs_auth=true with domain= or url=, but signed links "
+                "come from the bucket itself: drop domain= and url=, e.g. "
+                f"{S3_DSN_EXAMPLE}&acl=private&qs_auth=true"
+            )
         return "", ""
     check_parameters(dsn, parameters, FILE_PARAMETERS, FILE_DSN_EXAMPLE)
     if parts.netloc or not parts.path.startswith("/"):

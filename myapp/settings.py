@@ -176,6 +176,8 @@ MEDIA_ROOT, MEDIA_URL = parse_storage_dsn(DEFAULT_STORAGE_DSN)
 # The largest file the uploader takes, e.g. UPLOAD_MAX_SIZE=100MB or 1.5GB or 1048576.
 UPLOAD_MAX_SIZE = get_size("UPLOAD_MAX_SIZE", default=100 * 10**6)
 
+# django-storage-url picks the storage class by the DSN's scheme: the project's own add the
+# endpoint= and acl=none options, and never overwrite a file (myapp/storages.py).
 register_storage_class("file", "myapp.storages.FileSystemStorage")
 register_storage_class("s3", "myapp.storages.S3Storage")
 

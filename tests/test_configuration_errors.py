@@ -68,6 +68,7 @@ MISTAKES = [
     ("DEFAULT_STORAGE_DSN", f"{S3}?acl=private&acl=none", "has acl= 2 times"),
     ("DEFAULT_STORAGE_DSN", f"{S3}?qs_auth=maybe", "invalid qs_auth"),
     ("DEFAULT_STORAGE_DSN", f"{S3}?addressing_style=dns", "invalid addressing_style"),
+    ("DEFAULT_STORAGE_DSN", f"{S3}?qs_auth=true&domain=cdn.example.com", "drop domain= and url="),
     ("DEFAULT_STORAGE_DSN", f"{S3}?region_name=EU%20Central", "invalid region_name"),
     ("DEFAULT_STORAGE_DSN", f"{S3}?domain=https://cdn.example.com/", "invalid domain"),
     ("DEFAULT_STORAGE_DSN", f"{S3}?url=cdn.example.com/media/", "invalid url"),
