@@ -3,11 +3,8 @@
 import json
 import os
 import re
-import shutil
 import signal
-import socket
 import subprocess
-import sys
 import sysconfig
 import tempfile
 import time
@@ -16,15 +13,9 @@ from pathlib import Path
 
 import pytest
 
-BASE_DIR = Path(__file__).resolve().parent.parent
-VENV_BIN = Path(sys.executable).parent
+from tests.conftest import BASE_DIR, VENV_BIN, dockerfile_cmd_on, dockerfile_instructions, free_port
+
 COMPOSE = Path(sysconfig.get_paths()["purelib"]) / "compose" / "docker-compose"
-
-
-def dockerfile_instructions(keyword):
-    """The arguments of every Dockerfile line starting with keyword, continuations joined."""
-    text = (BASE_DIR / "Dockerfile").read_text().replace("\\\n", " ")
-    return [line.split(None, 1)[1] for line in text.splitlines() if line.startswith(f"{keyword} ")]
 
 
 @pytest.fixture(scope="module")
@@ -83,41 +74,11 @@ def test_dockerfile_lints_clean():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.fixture(scope="module")
-def image_dir(tmp_path_factory):
-    """The project as the Dockerfile builds it: copied, then its RUN collectstatic run with no
-    variable set and no service reachable."""
-    image_dir = tmp_path_factory.mktemp("image") / "app"
-    shutil.copytree(
-        BASE_DIR,
-        image_dir,
-        ignore=shutil.ignore_patterns(".git", ".venv", "data", "staticfiles", "tests"),
-    )
-    (build_command,) = [run for run in dockerfile_instructions("RUN") if "collectstatic" in run]
-    result = subprocess.run(
-        build_command.replace("python ", f"{VENV_BIN / 'python'} ", 1),
-        shell=True,
-        cwd=image_dir,
-        env={"PATH": os.defpath},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    return image_dir
-
-
 def test_build_collects_static_files_without_services(image_dir):
     manifest = json.loads((image_dir / "staticfiles" / "staticfiles.json").read_text())
 
     hashed = manifest["paths"]["admin/css/base.css"]
     assert (image_dir / "staticfiles" / f"{hashed}.br").exists()
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.mark.slow
@@ -127,8 +88,6 @@ def test_cmd_serves_the_admin_with_its_styles_in_time(image_dir, tmp_path):
     assert argv[:2] == ["uvicorn", "myapp.asgi:application"]
     assert argv[argv.index("--host") + 1 :] == ["0.0.0.0", "--port", "80"]
     port = free_port()
-    # The same command, on a free port of 127.0.0.1 instead of port 80 of every interface.
-    argv[argv.index("--host") + 1 :] = ["127.0.0.1", "--port", str(port)]
     environ = {
         "PATH": f"{VENV_BIN}:{os.defpath}",
         "SECRET_KEY": "a-secret-for-this-test",
@@ -137,7 +96,11 @@ def test_cmd_serves_the_admin_with_its_styles_in_time(image_dir, tmp_path):
     }
     started = time.monotonic()
     server = subprocess.Popen(
-        argv, cwd=image_dir, env=environ, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        dockerfile_cmd_on(port),
+        cwd=image_dir,
+        env=environ,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     try:
         page = get_when_up(f"http://127.0.0.1:{port}/admin/login/", server)
