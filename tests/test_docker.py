@@ -11,32 +11,36 @@ import time
 import urllib.request
 from pathlib import Path
 
+import furl
 import pytest
 
+from myapp.storages import S3Storage
 from tests.conftest import BASE_DIR, VENV_BIN, dockerfile_cmd_on, dockerfile_instructions, free_port
 
 COMPOSE = Path(sysconfig.get_paths()["purelib"]) / "compose" / "docker-compose"
 
 
+def compose(*arguments):
+    result = subprocess.run(
+        [COMPOSE, *arguments], cwd=BASE_DIR, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
 @pytest.fixture(scope="module")
 def compose_config():
-    result = subprocess.run(
-        [COMPOSE, "config", "--format", "json"],
-        cwd=BASE_DIR,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
+    return json.loads(compose("config", "--format", "json"))
 
 
-def test_compose_file_is_valid():
-    result = subprocess.run(
-        [COMPOSE, "config", "--quiet"], cwd=BASE_DIR, capture_output=True, text=True, check=False
-    )
+@pytest.fixture(scope="module")
+def s3_profile_config():
+    return json.loads(compose("--profile", "s3", "config", "--format", "json"))
 
-    assert result.returncode == 0, result.stderr
+
+@pytest.mark.parametrize("profile", [[], ["--profile", "s3"]], ids=["default", "s3"])
+def test_compose_file_is_valid(profile):
+    compose(*profile, "config", "--quiet")
 
 
 def test_web_service_is_the_tutorial_setup(compose_config):
@@ -60,6 +64,36 @@ def test_db_service_is_what_the_divio_cli_expects(compose_config):
     assert (str(BASE_DIR), "/app") in {(m["source"], m["target"]) for m in db["volumes"]}
     assert "postgres" in db["networks"]["default"]["aliases"]
     assert "pg_isready" in db["healthcheck"]["test"]
+
+
+def test_s3_emulator_runs_only_with_its_profile(compose_config, s3_profile_config):
+    assert {"minio", "minio-setup"}.isdisjoint(compose_config["services"])
+    assert {"minio", "minio-setup"} <= s3_profile_config["services"].keys()
+
+
+def test_env_local_has_the_dsn_that_uses_the_s3_emulator(s3_profile_config):
+    (line,) = [
+        line
+        for line in (BASE_DIR / ".env-local").read_text().splitlines()
+        if line.startswith("# DEFAULT_STORAGE_DSN=s3://")
+    ]
+    dsn = line.partition("=")[2]
+    minio = s3_profile_config["services"]["minio"]
+    setup = " ".join(s3_profile_config["services"]["minio-setup"]["command"])
+    storage = S3Storage(furl.furl(dsn))
+
+    assert dsn in (BASE_DIR / "README.md").read_text()
+    assert (storage.access_key, storage.secret_key) == (
+        minio["environment"]["MINIO_ROOT_USER"],
+        minio["environment"]["MINIO_ROOT_PASSWORD"],
+    )
+    # The app reaches the service by its name; the bucket is the one the setup made public.
+    assert storage.endpoint_url == "http://minio:9000"
+    assert f"mc mb --ignore-existing local/{storage.bucket_name}" in setup
+    assert f"mc anonymous set download local/{storage.bucket_name}" in setup
+    # Browsers reach the port published on the host.
+    assert ("9000", 9000) in [(port["published"], port["target"]) for port in minio["ports"]]
+    assert storage.url("0123/a.txt") == f"http://localhost:9000/{storage.bucket_name}/0123/a.txt"
 
 
 def test_dockerfile_lints_clean():
