@@ -1,7 +1,6 @@
 """Browser tests: the app started as its container starts it, driven by headless Chromium."""
 
 import asyncio
-import contextlib
 import http.client
 import os
 import queue
@@ -13,7 +12,7 @@ import subprocess
 import threading
 import time
 import urllib.parse
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,14 +20,15 @@ import boto3
 import dj_database_url
 import psycopg2
 import pytest
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import sync_playwright
 from psycopg2 import sql
 
 from tests.conftest import BASE_DIR, VENV_BIN, dockerfile_cmd_on, free_port
 
 ARTIFACTS = BASE_DIR / "test-artifacts"
-# What it takes for Debian's Chromium to run headless as root in a container, and to stay
-# off the network, which only package registries are reachable on here.
+# What it takes for Debian's Chromium to run headless as root in a container, and to keep
+# it from calling home (updates, sync, QUIC probes) while it tests.
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -159,7 +159,7 @@ def running_app(image_dir, environ, log):
     """Migrate, create the admin, then run the Dockerfile's CMD; yields its port."""
     manage = [VENV_BIN / "python", "manage.py"]
     for command in [["migrate", "--no-input"], ["createsuperuser", "--no-input"]]:
-        subprocess.run(
+        result = subprocess.run(
             [*manage, *command],
             cwd=image_dir,
             env={
@@ -169,8 +169,10 @@ def running_app(image_dir, environ, log):
                 "DJANGO_SUPERUSER_EMAIL": "admin@example.com",
             },
             capture_output=True,
-            check=True,
+            text=True,
+            check=False,
         )
+        assert result.returncode == 0, result.stdout + result.stderr
     port = free_port()
     with log.open("wb") as output:
         server = subprocess.Popen(
@@ -246,7 +248,7 @@ def tls_terminator(backend_port, folder):
         finally:
             for writer in connections.pop(task):
                 writer.close()
-                with contextlib.suppress(OSError):
+                with suppress(OSError):
                     await writer.wait_closed()
 
     async def serve():
@@ -291,8 +293,12 @@ def pytest_runtest_makereport(item, call):
         folder = ARTIFACTS / re.sub(r"[^\w.-]+", "_", item.nodeid)
         folder.mkdir(parents=True, exist_ok=True)
         shutil.copy(item.funcargs["site"].log, folder / "server.log")
+        saved = ["server.log"]
         page = item.funcargs.get("page")
-        if page and not page.is_closed():
-            page.screenshot(path=folder / "screenshot.png", full_page=True)
-        report.sections.append(("artefacts", f"screenshot and server log in {folder}"))
+        # A browser that crashed takes no screenshot; the log is still worth having.
+        with suppress(PlaywrightError):
+            if page is not None:
+                page.screenshot(path=folder / "screenshot.png", full_page=True)
+                saved.append("screenshot.png")
+        report.sections.append(("artefacts", f"{' and '.join(saved)} in {folder}/"))
     return report
