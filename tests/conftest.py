@@ -122,7 +122,7 @@ def image_dir(tmp_path_factory):
     )
     (build_command,) = [run for run in dockerfile_instructions("RUN") if "collectstatic" in run]
     result = subprocess.run(
-        build_command.replace("python ", f"{VENV_BIN / 'python'} ", 1),
+        build_command.replace("python ", f"{VENV_BIN / 'python'} "),
         shell=True,
         cwd=image_dir,
         env={"PATH": os.defpath},
