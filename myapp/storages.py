@@ -2,6 +2,7 @@
 
 import mimetypes
 import posixpath
+from urllib.parse import urlsplit
 
 from botocore.config import Config
 from django.core.files.storage import FileSystemStorage as DjangoFileSystemStorage
@@ -56,7 +57,8 @@ class S3Storage(DSNS3Storage):
 
     - endpoint=http://host:port: an S3-compatible service (MinIO, Ceph, an emulator)
       instead of https://<host of the DSN>/; files are linked there too unless domain=
-      or url= says otherwise.
+      or url= says otherwise. With an endpoint, url= keeps its path (the library keeps only
+      its host), so http://localhost:9000/media/ links into bucket media, path style.
     - acl=none: send no ACL, for buckets with ACLs disabled (AWS's default since 2023),
       which reject the library's default public-read.
     Same-named files never overwrite each other, and files a browser could run as part of
@@ -76,7 +78,14 @@ class S3Storage(DSNS3Storage):
                 self.client_config = self.client_config.merge(
                     Config(s3={"addressing_style": "path"})
                 )
-            if "url" not in dsn.args and "domain" not in dsn.args:
+            if "url" in dsn.args:
+                # The library keeps only the host of url=, which would drop the bucket from
+                # a path-style address such as http://localhost:9000/media/.
+                url = urlsplit(dsn.args["url"])
+                self.url_protocol = f"{url.scheme}:"
+                self.custom_domain = f"{url.netloc}{url.path}".rstrip("/")
+                self.base_url = f"{self.url_protocol}//{self.custom_domain}/{self.location}"
+            elif "domain" not in dsn.args:
                 self.custom_domain = None
                 self.base_url = f"{endpoint.rstrip('/')}/{self.bucket_name}/{self.location}"
         if dsn.args.get("acl") == "none":

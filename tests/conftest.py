@@ -1,5 +1,11 @@
 import importlib
+import json
+import os
+import shutil
 import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -9,6 +15,9 @@ from moto.server import ThreadedMotoServer
 
 import myapp.urls
 from myapp.environment import parse_storage_dsn
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
 
 
 @pytest.fixture
@@ -83,3 +92,43 @@ def free_port():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def dockerfile_instructions(keyword):
+    """The arguments of every Dockerfile line starting with keyword, continuations joined."""
+    text = (BASE_DIR / "Dockerfile").read_text().replace("\\\n", " ")
+    return [line.split(None, 1)[1] for line in text.splitlines() if line.startswith(f"{keyword} ")]
+
+
+def dockerfile_cmd_on(port):
+    """The Dockerfile's CMD, on a port of 127.0.0.1 instead of port 80 of every interface."""
+    (cmd,) = dockerfile_instructions("CMD")
+    argv = json.loads(cmd)
+    argv[argv.index("--host") + 1 :] = ["127.0.0.1", "--port", str(port)]
+    return argv
+
+
+@pytest.fixture(scope="session")
+def image_dir(tmp_path_factory):
+    """The project as the Dockerfile builds it: copied, then its RUN collectstatic run with no
+    variable set and no service reachable."""
+    image_dir = tmp_path_factory.mktemp("image") / "app"
+    shutil.copytree(
+        BASE_DIR,
+        image_dir,
+        ignore=shutil.ignore_patterns(
+            ".git", ".venv", "data", "staticfiles", "test-artifacts", "tests"
+        ),
+    )
+    (build_command,) = [run for run in dockerfile_instructions("RUN") if "collectstatic" in run]
+    result = subprocess.run(
+        build_command.replace("python ", f"{VENV_BIN / 'python'} "),
+        shell=True,
+        cwd=image_dir,
+        env={"PATH": os.defpath},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return image_dir

@@ -3,49 +3,44 @@
 import json
 import os
 import re
-import shutil
 import signal
-import socket
 import subprocess
-import sys
 import sysconfig
 import tempfile
 import time
 import urllib.request
 from pathlib import Path
 
+import furl
 import pytest
 
-BASE_DIR = Path(__file__).resolve().parent.parent
-VENV_BIN = Path(sys.executable).parent
+from myapp.storages import S3Storage
+from tests.conftest import BASE_DIR, VENV_BIN, dockerfile_cmd_on, dockerfile_instructions, free_port
+
 COMPOSE = Path(sysconfig.get_paths()["purelib"]) / "compose" / "docker-compose"
 
 
-def dockerfile_instructions(keyword):
-    """The arguments of every Dockerfile line starting with keyword, continuations joined."""
-    text = (BASE_DIR / "Dockerfile").read_text().replace("\\\n", " ")
-    return [line.split(None, 1)[1] for line in text.splitlines() if line.startswith(f"{keyword} ")]
+def compose(*arguments):
+    result = subprocess.run(
+        [COMPOSE, *arguments], cwd=BASE_DIR, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
 
 
 @pytest.fixture(scope="module")
 def compose_config():
-    result = subprocess.run(
-        [COMPOSE, "config", "--format", "json"],
-        cwd=BASE_DIR,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
+    return json.loads(compose("config", "--format", "json"))
 
 
-def test_compose_file_is_valid():
-    result = subprocess.run(
-        [COMPOSE, "config", "--quiet"], cwd=BASE_DIR, capture_output=True, text=True, check=False
-    )
+@pytest.fixture(scope="module")
+def s3_profile_config():
+    return json.loads(compose("--profile", "s3", "config", "--format", "json"))
 
-    assert result.returncode == 0, result.stderr
+
+@pytest.mark.parametrize("profile", [[], ["--profile", "s3"]], ids=["default", "s3"])
+def test_compose_file_is_valid(profile):
+    compose(*profile, "config", "--quiet")
 
 
 def test_web_service_is_the_tutorial_setup(compose_config):
@@ -71,6 +66,36 @@ def test_db_service_is_what_the_divio_cli_expects(compose_config):
     assert "pg_isready" in db["healthcheck"]["test"]
 
 
+def test_s3_emulator_runs_only_with_its_profile(compose_config, s3_profile_config):
+    assert {"minio", "minio-setup"}.isdisjoint(compose_config["services"])
+    assert {"minio", "minio-setup"} <= s3_profile_config["services"].keys()
+
+
+def test_env_local_has_the_dsn_that_uses_the_s3_emulator(s3_profile_config):
+    (line,) = [
+        line
+        for line in (BASE_DIR / ".env-local").read_text().splitlines()
+        if line.startswith("# DEFAULT_STORAGE_DSN=s3://")
+    ]
+    dsn = line.partition("=")[2]
+    minio = s3_profile_config["services"]["minio"]
+    setup = " ".join(s3_profile_config["services"]["minio-setup"]["command"])
+    storage = S3Storage(furl.furl(dsn))
+
+    assert dsn in (BASE_DIR / "README.md").read_text()
+    assert (storage.access_key, storage.secret_key) == (
+        minio["environment"]["MINIO_ROOT_USER"],
+        minio["environment"]["MINIO_ROOT_PASSWORD"],
+    )
+    # The app reaches the service by its name; the bucket is the one the setup made public.
+    assert storage.endpoint_url == "http://minio:9000"
+    assert f"mc mb --ignore-existing local/{storage.bucket_name}" in setup
+    assert f"mc anonymous set download local/{storage.bucket_name}" in setup
+    # Browsers reach the port published on the host.
+    assert ("9000", 9000) in [(port["published"], port["target"]) for port in minio["ports"]]
+    assert storage.url("0123/a.txt") == f"http://localhost:9000/{storage.bucket_name}/0123/a.txt"
+
+
 def test_dockerfile_lints_clean():
     result = subprocess.run(
         [VENV_BIN / "hadolint", "Dockerfile"],
@@ -83,41 +108,11 @@ def test_dockerfile_lints_clean():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.fixture(scope="module")
-def image_dir(tmp_path_factory):
-    """The project as the Dockerfile builds it: copied, then its RUN collectstatic run with no
-    variable set and no service reachable."""
-    image_dir = tmp_path_factory.mktemp("image") / "app"
-    shutil.copytree(
-        BASE_DIR,
-        image_dir,
-        ignore=shutil.ignore_patterns(".git", ".venv", "data", "staticfiles", "tests"),
-    )
-    (build_command,) = [run for run in dockerfile_instructions("RUN") if "collectstatic" in run]
-    result = subprocess.run(
-        build_command.replace("python ", f"{VENV_BIN / 'python'} "),
-        shell=True,
-        cwd=image_dir,
-        env={"PATH": os.defpath},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    return image_dir
-
-
 def test_build_collects_static_files_without_services(image_dir):
     manifest = json.loads((image_dir / "staticfiles" / "staticfiles.json").read_text())
 
     hashed = manifest["paths"]["admin/css/base.css"]
     assert (image_dir / "staticfiles" / f"{hashed}.br").exists()
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.mark.slow
@@ -127,8 +122,6 @@ def test_cmd_serves_the_admin_with_its_styles_in_time(image_dir, tmp_path):
     assert argv[:2] == ["uvicorn", "myapp.asgi:application"]
     assert argv[argv.index("--host") + 1 :] == ["0.0.0.0", "--port", "80"]
     port = free_port()
-    # The same command, on a free port of 127.0.0.1 instead of port 80 of every interface.
-    argv[argv.index("--host") + 1 :] = ["127.0.0.1", "--port", str(port)]
     environ = {
         "PATH": f"{VENV_BIN}:{os.defpath}",
         "SECRET_KEY": "a-secret-for-this-test-long-enough-for-the-production-settings",
@@ -137,7 +130,11 @@ def test_cmd_serves_the_admin_with_its_styles_in_time(image_dir, tmp_path):
     }
     started = time.monotonic()
     server = subprocess.Popen(
-        argv, cwd=image_dir, env=environ, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        dockerfile_cmd_on(port),
+        cwd=image_dir,
+        env=environ,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     try:
         page = get_when_up(f"http://127.0.0.1:{port}/admin/login/", server)

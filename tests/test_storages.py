@@ -25,6 +25,7 @@ SAME_AS_THE_LIBRARY = [
         "s3://KEY:SECRET@media.s3.eu-central-1.amazonaws.com/?auth=s3v4&domain=cdn.example.com",
         "s3://KEY:SECRET@media.s3-eu-west-1.amazonaws.com/uploads/",
         "s3://KEY:SECRET@my.bucket.s3.amazonaws.com/?url=https%3A%2F%2Fcdn.example.com%2F",
+        "s3://KEY:SECRET@media.s3.amazonaws.com/files/?url=http%3A%2F%2Fcdn.example.com%2Fm%2F",
         "s3://KEY:SECRET@media.s3.us-east-1.amazonaws.com/?acl=private&qs_auth=true",
     ],
 )
@@ -50,6 +51,20 @@ def test_endpoint_replaces_the_https_host_of_the_dsn():
     assert storage.client_config.s3["addressing_style"] == "path"
     assert storage.custom_domain is None
     assert storage.base_url == "http://127.0.0.1:9000/media/files/"
+
+
+def test_with_an_endpoint_url_keeps_its_path():
+    # Compose's app reaches the emulator as minio:9000, the browser as localhost:9000.
+    storage = S3Storage(
+        furl.furl(
+            "s3://KEY:SECRET@media.s3.us-east-1.amazonaws.com/?endpoint=http%3A%2F%2Fminio%3A9000"
+            "&url=http%3A%2F%2Flocalhost%3A9000%2Fmedia%2F"
+        )
+    )
+
+    assert storage.endpoint_url == "http://minio:9000"
+    assert storage.url("0123/report.txt") == "http://localhost:9000/media/0123/report.txt"
+    assert storage.base_url == "http://localhost:9000/media/"
 
 
 @pytest.mark.parametrize(

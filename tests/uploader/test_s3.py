@@ -152,3 +152,18 @@ def test_endpoint_dsn_with_domain_links_to_the_domain(
     uploaded = upload(admin_client, "report.txt", b"x")
 
     assert uploaded.file.url == f"https://cdn.example.com/{uploaded.file.name}"
+
+
+def test_endpoint_dsn_with_url_links_into_the_bucket_there(
+    admin_client, endpoint_bucket, use_storage, settings, moto_server
+):
+    # The same server by another name, as a browser reaches an emulator that the app
+    # reaches by its Compose service name.
+    public_url = moto_server.replace("127.0.0.1", "localhost") + "/endpoint-media/"
+    use_storage(f"{settings.DEFAULT_STORAGE_DSN}&url={urllib.parse.quote(public_url, safe='')}")
+
+    uploaded = upload(admin_client, "report.txt", b"by its public URL")
+
+    assert uploaded.file.url == f"{public_url}{uploaded.file.name}"
+    with urllib.request.urlopen(uploaded.file.url) as response:
+        assert response.read() == b"by its public URL"

@@ -1,0 +1,305 @@
+"""Browser tests: the app started as its container starts it, driven by headless Chromium."""
+
+import asyncio
+import http.client
+import os
+import queue
+import re
+import secrets
+import shutil
+import ssl
+import subprocess
+import threading
+import time
+import urllib.parse
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+
+import boto3
+import dj_database_url
+import psycopg2
+import pytest
+from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import sync_playwright
+from psycopg2 import sql
+
+from tests.conftest import BASE_DIR, VENV_BIN, dockerfile_cmd_on, free_port
+
+ARTIFACTS = BASE_DIR / "test-artifacts"
+# What it takes for Debian's Chromium to run headless as root in a container, and to keep
+# it from calling home (updates, sync, QUIC probes) while it tests.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+USERNAME = "admin"
+PASSWORD = secrets.token_urlsafe()
+
+
+@dataclass
+class Site:
+    url: str
+    log: Path
+    # Sent by the browser as the platform's load balancer sends them.
+    headers: dict
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    """Headless Chromium: Debian's if installed, else Playwright's own (GitHub's runners)."""
+    executable = shutil.which("chromium")
+    with sync_playwright() as playwright:
+        if not executable and not Path(playwright.chromium.executable_path).exists():
+            message = "no Chromium for the browser tests: apt-get install chromium"
+            if os.environ.get("CI"):
+                pytest.fail(f"{message} (CI must not skip them)")
+            pytest.skip(message)
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(params=["production", "debug"], scope="module")
+def site(request, image_dir, moto_server, tmp_path_factory):
+    """The app as the Dockerfile's CMD runs it, on a fresh PostgreSQL database, with an admin.
+
+    production: DEBUG off, media in a bucket of a real S3 server over HTTP, behind TLS.
+    debug: DEBUG on, media in a local folder that Django serves.
+    """
+    folder = tmp_path_factory.mktemp(request.param)
+    with fresh_database() as database_dsn:
+        environ = {
+            "PATH": f"{VENV_BIN}:{os.defpath}",
+            # Strong enough for Django's deploy check (security.W009): 50+ characters.
+            "SECRET_KEY": secrets.token_urlsafe(50),
+            "DOMAIN": "localhost",
+            "DEFAULT_DATABASE_DSN": database_dsn,
+        }
+        if request.param == "production":
+            bucket = f"e2e-{secrets.token_hex(4)}"
+            s3 = boto3.client(
+                "s3",
+                endpoint_url=moto_server,
+                region_name="us-east-1",
+                aws_access_key_id="e2e",
+                aws_secret_access_key="e2e-secret",
+            )
+            s3.create_bucket(Bucket=bucket)
+            endpoint = urllib.parse.quote(moto_server, safe="")
+            environ["DJANGO_DEBUG"] = "False"
+            environ["DEFAULT_STORAGE_DSN"] = (
+                f"s3://e2e:e2e-secret@{bucket}.s3.us-east-1.amazonaws.com/"
+                f"?auth=s3v4&endpoint={endpoint}"
+            )
+        else:
+            environ["DJANGO_DEBUG"] = "True"
+            environ["DEFAULT_STORAGE_DSN"] = (folder / "media").as_uri() + "/?url=%2Fmedia%2F"
+        with running_app(image_dir, environ, folder / "server.log") as port:
+            if request.param == "production":
+                with tls_terminator(port, folder) as tls_port:
+                    yield Site(
+                        f"https://localhost:{tls_port}",
+                        folder / "server.log",
+                        {"X-Forwarded-Proto": "https"},
+                    )
+            else:
+                yield Site(f"http://localhost:{port}", folder / "server.log", {})
+
+
+@pytest.fixture
+def page(chromium, site):
+    """A browser tab of its own, with no cookies, that reaches the site by relative URLs."""
+    context = chromium.new_context(
+        base_url=site.url, extra_http_headers=site.headers, ignore_https_errors=True
+    )
+    context.set_default_timeout(10_000)
+    yield context.new_page()
+    context.close()
+
+
+@contextmanager
+def fresh_database():
+    """A new database on the PostgreSQL server the tests run on; yields its DSN."""
+    dsn = os.environ.get("DEFAULT_DATABASE_DSN", "")
+    server = dj_database_url.parse(dsn) if dsn else {}
+    if "postgresql" not in server.get("ENGINE", ""):
+        pytest.fail("the browser tests need DEFAULT_DATABASE_DSN on PostgreSQL: run make test")
+    name = f"myapp_e2e_{secrets.token_hex(4)}"
+    connection = psycopg2.connect(
+        dbname=server["NAME"],
+        user=server["USER"],
+        password=server["PASSWORD"],
+        host=server["HOST"],
+        port=server["PORT"] or None,
+    )
+    # CREATE and DROP DATABASE cannot run inside a transaction.
+    connection.autocommit = True
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        try:
+            yield urllib.parse.urlsplit(dsn)._replace(path=f"/{name}").geturl()
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name))
+                )
+    finally:
+        connection.close()
+
+
+@contextmanager
+def running_app(image_dir, environ, log):
+    """Migrate, create the admin, then run the Dockerfile's CMD; yields its port."""
+    manage = [VENV_BIN / "python", "manage.py"]
+    for command in [["migrate", "--no-input"], ["createsuperuser", "--no-input"]]:
+        result = subprocess.run(
+            [*manage, *command],
+            cwd=image_dir,
+            env={
+                **environ,
+                "DJANGO_SUPERUSER_USERNAME": USERNAME,
+                "DJANGO_SUPERUSER_PASSWORD": PASSWORD,
+                "DJANGO_SUPERUSER_EMAIL": "admin@example.com",
+            },
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+    port = free_port()
+    with log.open("wb") as output:
+        server = subprocess.Popen(
+            dockerfile_cmd_on(port),
+            cwd=image_dir,
+            env=environ,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            wait_for_an_answer(port, server, log)
+            yield port
+        finally:
+            server.terminate()
+            server.wait(timeout=20)
+
+
+def wait_for_an_answer(port, server, log, timeout=30):
+    """Any HTTP answer will do: a redirect to HTTPS is the server up too."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            pytest.fail(f"the server stopped:\n{log.read_text()}")
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        try:
+            connection.request("GET", "/admin/login/", headers={"Host": "localhost"})
+            connection.getresponse().read()
+            return
+        except OSError:
+            time.sleep(0.1)
+        finally:
+            connection.close()
+    pytest.fail(f"no answer on port {port} within {timeout} s:\n{log.read_text()}")
+
+
+@contextmanager
+def tls_terminator(backend_port, folder):
+    """HTTPS in front of the app, as the platform's load balancer; yields its port.
+
+    The browser must see https://: Django checks a POST's Origin against the scheme that
+    X-Forwarded-Proto claims, so plain http://localhost with that header fails CSRF.
+    """
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        [
+            *["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"],
+            *["-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost"],
+            *["-keyout", key, "-out", cert],
+        ],
+        capture_output=True,
+        check=True,
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    # Each open connection's streams, to close them all when the tests are done.
+    connections = {}
+
+    async def relay(client_reader, client_writer):
+        task = asyncio.current_task()
+        connections[task] = [client_writer]
+        try:
+            backend_reader, backend_writer = await asyncio.open_connection(
+                "127.0.0.1", backend_port
+            )
+            connections[task].append(backend_writer)
+            await asyncio.gather(
+                _pipe(client_reader, backend_writer),
+                _pipe(backend_reader, client_writer),
+                return_exceptions=True,
+            )
+        except OSError:
+            pass
+        finally:
+            for writer in connections.pop(task):
+                writer.close()
+                with suppress(OSError):
+                    await writer.wait_closed()
+
+    async def serve():
+        async with await asyncio.start_server(relay, "127.0.0.1", 0, ssl=context) as server:
+            ready.put(server.sockets[0].getsockname()[1])
+            await stopping.wait()
+            for writers in connections.values():
+                for writer in writers:
+                    writer.transport.abort()
+            await asyncio.gather(*connections, return_exceptions=True)
+
+    # Its own event loop in its own thread: the tests' thread is busy driving the browser
+    # (and Playwright's loop counts as running there).
+    ready = queue.Queue()
+    loop = asyncio.new_event_loop()
+    stopping = asyncio.Event()
+    thread = threading.Thread(target=loop.run_until_complete, args=(serve(),))
+    thread.start()
+    try:
+        yield ready.get(timeout=10)
+    finally:
+        loop.call_soon_threadsafe(stopping.set)
+        thread.join(timeout=10)
+        loop.close()
+
+
+async def _pipe(reader, writer):
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    finally:
+        # One side is done: end the other too, as a load balancer does.
+        writer.close()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """On a failure, keep a screenshot and the server's log under test-artifacts/."""
+    report = yield
+    if report.failed and "site" in item.funcargs:
+        folder = ARTIFACTS / re.sub(r"[^\w.-]+", "_", item.nodeid)
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copy(item.funcargs["site"].log, folder / "server.log")
+        saved = ["server.log"]
+        page = item.funcargs.get("page")
+        # A browser that crashed takes no screenshot; the log is still worth having.
+        with suppress(PlaywrightError):
+            if page is not None:
+                page.screenshot(path=folder / "screenshot.png", full_page=True)
+                saved.append("screenshot.png")
+        report.sections.append(("artefacts", f"{' and '.join(saved)} in {folder}/"))
+    return report
