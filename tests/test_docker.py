@@ -116,7 +116,7 @@ def test_build_collects_static_files_without_services(image_dir):
 
 
 @pytest.mark.slow
-def test_cmd_serves_the_admin_with_its_styles_in_time(image_dir, tmp_path):
+def test_cmd_serves_the_admin_with_its_styles_in_time(image_dir, tmp_path, compose_config):
     (cmd,) = dockerfile_instructions("CMD")
     argv = json.loads(cmd)
     assert argv[:2] == ["uvicorn", "myapp.asgi:application"]
@@ -144,9 +144,12 @@ def test_cmd_serves_the_admin_with_its_styles_in_time(image_dir, tmp_path):
             behind_load_balancer(f"http://127.0.0.1:{port}{stylesheet}")
         ) as response:
             css = response.read()
+        probes = health_probes(compose_config)
+        assert [run_probe(probe, port) for probe in probes] == [0, 0]
     finally:
         server.terminate()
         log = server.communicate(timeout=20)[0].decode()
+    assert [run_probe(probe, port) for probe in probes] == [1, 1]
     # The platform wants a positive answer within 20 seconds of the container's start.
     assert answered_after < 20, log
     assert b".module" in css
@@ -154,6 +157,24 @@ def test_cmd_serves_the_admin_with_its_styles_in_time(image_dir, tmp_path):
     # Uvicorn shuts down gracefully on the SIGTERM that `docker stop` sends, then re-raises it.
     assert "Finished server process" in log
     assert server.returncode in (0, -signal.SIGTERM), log
+
+
+def health_probes(compose_config):
+    """The Dockerfile's HEALTHCHECK command and the Compose web service's healthcheck."""
+    (healthcheck,) = dockerfile_instructions("HEALTHCHECK")
+    dockerfile_probe = json.loads(healthcheck.split(" CMD ", 1)[1])
+    compose_probe = compose_config["services"]["web"]["healthcheck"]["test"][1:]
+    assert "/healthz" in dockerfile_probe[-1]
+    assert "/readyz" in compose_probe[-1]
+    return [dockerfile_probe, compose_probe]
+
+
+def run_probe(probe, port):
+    """Run a probe as the container would, against the server on port instead of port 80."""
+    program, *arguments = probe
+    assert program == "python"
+    arguments[-1] = arguments[-1].replace("//127.0.0.1/", f"//127.0.0.1:{port}/")
+    return subprocess.run([VENV_BIN / "python", *arguments], capture_output=True).returncode
 
 
 def behind_load_balancer(url):
