@@ -1,0 +1,218 @@
+"""The running server under concurrent uploads and failing services: nothing lost, nothing orphaned.
+
+The app runs as the Dockerfile's CMD (tests/e2e/conftest.py), on PostgreSQL and a local folder
+or a real S3 server over HTTP; the admin is used over HTTP as a browser behind the platform's
+load balancer would.
+"""
+
+import os
+import secrets
+import threading
+import urllib.parse
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+
+import boto3
+import psycopg2
+import pytest
+from moto.server import ThreadedMotoServer
+
+from tests.conftest import VENV_BIN, free_port
+from tests.e2e.admin_http import AdminSession
+from tests.e2e.conftest import PASSWORD, USERNAME, fresh_database, running_app
+from tests.postgres import TemporaryCluster
+
+pytestmark = pytest.mark.slow
+
+ADD = "/admin/uploader/uploadedfile/add/"
+CHANGELIST = "/admin/uploader/uploadedfile/"
+CONCURRENT_UPLOADS = 50
+
+
+class Bucket:
+    """A bucket on an S3 server over HTTP, and the DSN that points the app at it."""
+
+    def __init__(self, endpoint):
+        self.name = f"load-{secrets.token_hex(4)}"
+        self.s3 = boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="key",
+            aws_secret_access_key="secret",
+        )
+        self.s3.create_bucket(Bucket=self.name)
+        self.dsn = (
+            f"s3://key:secret@{self.name}.s3.us-east-1.amazonaws.com/"
+            f"?auth=s3v4&endpoint={urllib.parse.quote(endpoint, safe='')}"
+        )
+
+    def files(self):
+        listing = self.s3.list_objects_v2(Bucket=self.name).get("Contents", [])
+        return {
+            item["Key"]: self.s3.get_object(Bucket=self.name, Key=item["Key"])["Body"].read()
+            for item in listing
+        }
+
+
+class Folder:
+    """A local media folder, and the DSN that points the app at it."""
+
+    def __init__(self, path):
+        self.path = path
+        self.dsn = path.as_uri() + "/?url=%2Fmedia%2F"
+
+    def files(self):
+        return {
+            str(file.relative_to(self.path)): file.read_bytes()
+            for file in self.path.rglob("*")
+            if file.is_file()
+        }
+
+
+def environment(database_dsn, storage_dsn):
+    return {
+        "PATH": f"{VENV_BIN}:{os.defpath}",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "DOMAIN": "localhost",
+        "DEFAULT_DATABASE_DSN": database_dsn,
+        "DEFAULT_STORAGE_DSN": storage_dsn,
+    }
+
+
+def rows(database_dsn):
+    """The stored names of every UploadedFile, read straight from the database."""
+    with psycopg2.connect(database_dsn) as connection, connection.cursor() as cursor:
+        cursor.execute("SELECT file FROM uploader_uploadedfile")
+        names = [name for (name,) in cursor.fetchall()]
+    connection.close()
+    return names
+
+
+@pytest.fixture(params=["local folder", "S3 over HTTP"])
+def storage(request, tmp_path, moto_server):
+    return Folder(tmp_path / "media") if request.param == "local folder" else Bucket(moto_server)
+
+
+def test_concurrent_same_name_uploads_keep_every_file(image_dir, tmp_path, storage):
+    with (
+        fresh_database() as database,
+        running_app(image_dir, environment(database, storage.dsn), tmp_path / "server.log") as port,
+    ):
+        admin = AdminSession(port, USERNAME, PASSWORD)
+        page = admin.get(ADD)[2]
+        contents = [f"upload number {n}\n".encode() * 1000 for n in range(CONCURRENT_UPLOADS)]
+        start_together = threading.Barrier(CONCURRENT_UPLOADS)
+
+        def upload(content):
+            start_together.wait()
+            return admin.upload("same-name.txt", content, page)
+
+        with ThreadPoolExecutor(CONCURRENT_UPLOADS) as pool:
+            answers = list(pool.map(upload, contents))
+
+        assert answers == [(302, CHANGELIST)] * CONCURRENT_UPLOADS
+        names = rows(database)
+        assert len(set(names)) == CONCURRENT_UPLOADS
+        assert all(name.endswith("/same-name.txt") for name in names)
+        stored = storage.files()
+        assert set(stored) == set(names)
+        assert sorted(stored.values()) == sorted(contents)
+
+
+@pytest.fixture
+def stoppable_s3():
+    """An S3 server of its own on 127.0.0.1, that a test can stop and start again."""
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    holder = {"server": server}
+
+    def restart():
+        holder["server"] = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        holder["server"].start()
+
+    yield f"http://127.0.0.1:{port}", holder, restart
+    holder["server"].stop()
+
+
+def test_s3_stopped_mid_run_loses_nothing_and_orphans_nothing(image_dir, tmp_path, stoppable_s3):
+    endpoint, holder, restart = stoppable_s3
+    bucket = Bucket(endpoint)
+    with (
+        fresh_database() as database,
+        running_app(image_dir, environment(database, bucket.dsn), tmp_path / "server.log") as port,
+    ):
+        admin = AdminSession(port, USERNAME, PASSWORD)
+        assert admin.upload("before.txt", b"stored before the outage") == (302, CHANGELIST)
+
+        holder["server"].stop()
+        assert admin.upload("during.txt", b"sent during the outage") == (302, ADD)
+        message = admin.get(ADD)[2].decode()
+        assert "The file could not be stored (EndpointConnectionError)" in message
+        assert "nothing was saved" in message
+        status, _, body = admin.get("/readyz")
+        # A refused connection, or (while boto still retries) no answer within the deadline.
+        assert (status, body.split(b":")[0]) == (503, b"storage")
+        assert admin.get("/healthz")[0] == 200
+        assert admin.get(CHANGELIST)[0] == 200  # the app keeps serving
+
+        restart()
+        assert admin.get("/readyz")[0] == 200
+        assert admin.upload("after.txt", b"stored after the outage") == (302, CHANGELIST)
+
+        names = rows(database)
+        stored = bucket.files()
+    assert sorted(name.rsplit("/", 1)[1] for name in names) == ["after.txt", "before.txt"]
+    assert set(stored) == set(names)
+    assert sorted(stored.values()) == [b"stored after the outage", b"stored before the outage"]
+
+
+def test_postgresql_stopped_mid_run_loses_nothing_and_orphans_nothing(image_dir, tmp_path):
+    folder = Folder(tmp_path / "media")
+    with (
+        TemporaryCluster() as cluster,
+        running_app(
+            image_dir, environment(cluster.dsn, folder.dsn), tmp_path / "server.log"
+        ) as port,
+    ):
+        admin = AdminSession(port, USERNAME, PASSWORD)
+        page = admin.get(ADD)[2]
+        assert admin.upload("before.txt", b"stored before the outage", page)[0] == 302
+
+        cluster.stop()
+        assert admin.upload("during.txt", b"sent during the outage", page)[0] == 500
+        assert admin.get("/readyz")[::2] == (503, b"database: OperationalError\n")
+        assert admin.get("/healthz")[0] == 200
+
+        cluster.start()
+        assert admin.get("/readyz")[0] == 200
+        assert admin.upload("after.txt", b"stored after the outage", page)[0] == 302
+
+        # The database refuses the row after the file was stored: the file goes again.
+        with refused_inserts(cluster.dsn):
+            assert admin.upload("refused.txt", b"refused by the database", page)[0] == 500
+        names = rows(cluster.dsn)
+    assert sorted(name.rsplit("/", 1)[1] for name in names) == ["after.txt", "before.txt"]
+    stored = folder.files()
+    assert set(stored) == set(names)
+    assert sorted(stored.values()) == [b"stored after the outage", b"stored before the outage"]
+
+
+@contextmanager
+def refused_inserts(database_dsn):
+    """A trigger that makes every new UploadedFile row fail, as a full disk would."""
+    with psycopg2.connect(database_dsn) as connection, connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN "
+            "RAISE EXCEPTION 'could not extend file: No space left on device'; "
+            "END $$ LANGUAGE plpgsql; "
+            "CREATE TRIGGER refuse BEFORE INSERT ON uploader_uploadedfile "
+            "FOR EACH ROW EXECUTE FUNCTION refuse()"
+        )
+    try:
+        yield
+    finally:
+        with psycopg2.connect(database_dsn) as connection, connection.cursor() as cursor:
+            cursor.execute("DROP TRIGGER refuse ON uploader_uploadedfile; DROP FUNCTION refuse()")
+        connection.close()
