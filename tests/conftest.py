@@ -1,12 +1,15 @@
 import importlib
 import json
 import os
+import secrets
 import shutil
 import socket
 import subprocess
 import sys
+import urllib.parse
 from pathlib import Path
 
+import boto3
 import pytest
 from django.core.management import call_command
 from django.test import override_settings
@@ -86,6 +89,23 @@ def moto_server():
     server.start()
     yield f"http://127.0.0.1:{port}"
     server.stop()
+
+
+def bucket_on(endpoint):
+    """A new bucket on an S3 server over HTTP, and the DSN that stores in it through endpoint=."""
+    name = f"media-{secrets.token_hex(4)}"
+    s3 = boto3.resource(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="key",
+        aws_secret_access_key="secret",
+    )
+    dsn = (
+        f"s3://key:secret@{name}.s3.us-east-1.amazonaws.com/"
+        f"?auth=s3v4&endpoint={urllib.parse.quote(endpoint, safe='')}"
+    )
+    return s3.create_bucket(Bucket=name), dsn
 
 
 def free_port():

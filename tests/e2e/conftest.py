@@ -16,7 +16,6 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
-import boto3
 import dj_database_url
 import psycopg2
 import pytest
@@ -24,7 +23,7 @@ from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import sync_playwright
 from psycopg2 import sql
 
-from tests.conftest import BASE_DIR, VENV_BIN, dockerfile_cmd_on, free_port
+from tests.conftest import BASE_DIR, VENV_BIN, bucket_on, dockerfile_cmd_on, free_port
 
 ARTIFACTS = BASE_DIR / "test-artifacts"
 # What it takes for Debian's Chromium to run headless as root in a container, and to keep
@@ -83,21 +82,8 @@ def site(request, image_dir, moto_server, tmp_path_factory):
             "DEFAULT_DATABASE_DSN": database_dsn,
         }
         if request.param == "production":
-            bucket = f"e2e-{secrets.token_hex(4)}"
-            s3 = boto3.client(
-                "s3",
-                endpoint_url=moto_server,
-                region_name="us-east-1",
-                aws_access_key_id="e2e",
-                aws_secret_access_key="e2e-secret",
-            )
-            s3.create_bucket(Bucket=bucket)
-            endpoint = urllib.parse.quote(moto_server, safe="")
             environ["DJANGO_DEBUG"] = "False"
-            environ["DEFAULT_STORAGE_DSN"] = (
-                f"s3://e2e:e2e-secret@{bucket}.s3.us-east-1.amazonaws.com/"
-                f"?auth=s3v4&endpoint={endpoint}"
-            )
+            environ["DEFAULT_STORAGE_DSN"] = bucket_on(moto_server)[1]
         else:
             environ["DJANGO_DEBUG"] = "True"
             environ["DEFAULT_STORAGE_DSN"] = (folder / "media").as_uri() + "/?url=%2Fmedia%2F"

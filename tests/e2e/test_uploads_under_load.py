@@ -8,16 +8,14 @@ load balancer would.
 import os
 import secrets
 import threading
-import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
-import boto3
 import psycopg2
 import pytest
 from moto.server import ThreadedMotoServer
 
-from tests.conftest import VENV_BIN, free_port
+from tests.conftest import VENV_BIN, bucket_on, free_port
 from tests.e2e.admin_http import AdminSession
 from tests.e2e.conftest import PASSWORD, USERNAME, fresh_database, running_app
 from tests.postgres import TemporaryCluster
@@ -33,26 +31,10 @@ class Bucket:
     """A bucket on an S3 server over HTTP, and the DSN that points the app at it."""
 
     def __init__(self, endpoint):
-        self.name = f"load-{secrets.token_hex(4)}"
-        self.s3 = boto3.client(
-            "s3",
-            endpoint_url=endpoint,
-            region_name="us-east-1",
-            aws_access_key_id="key",
-            aws_secret_access_key="secret",
-        )
-        self.s3.create_bucket(Bucket=self.name)
-        self.dsn = (
-            f"s3://key:secret@{self.name}.s3.us-east-1.amazonaws.com/"
-            f"?auth=s3v4&endpoint={urllib.parse.quote(endpoint, safe='')}"
-        )
+        self.bucket, self.dsn = bucket_on(endpoint)
 
     def files(self):
-        listing = self.s3.list_objects_v2(Bucket=self.name).get("Contents", [])
-        return {
-            item["Key"]: self.s3.get_object(Bucket=self.name, Key=item["Key"])["Body"].read()
-            for item in listing
-        }
+        return {item.key: item.get()["Body"].read() for item in self.bucket.objects.all()}
 
 
 class Folder:

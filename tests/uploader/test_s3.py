@@ -7,6 +7,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from moto import mock_aws
 
+from tests.conftest import bucket_on
 from uploader.models import UploadedFile
 
 pytestmark = pytest.mark.django_db
@@ -113,22 +114,9 @@ def test_safe_files_are_stored_to_show_inline(admin_client, bucket, name, conten
 @pytest.fixture
 def endpoint_bucket(moto_server, use_storage):
     """A bucket on an S3-compatible server over plain HTTP, and a DSN with its endpoint."""
-    s3 = boto3.resource(
-        "s3",
-        endpoint_url=moto_server,
-        region_name="us-east-1",
-        aws_access_key_id="minio",
-        aws_secret_access_key="minio-secret",
-    )
-    bucket = s3.create_bucket(Bucket="endpoint-media")
-    endpoint = urllib.parse.quote(moto_server, safe="")
-    use_storage(
-        "s3://minio:minio-secret@endpoint-media.s3.us-east-1.amazonaws.com/"
-        f"?auth=s3v4&endpoint={endpoint}"
-    )
-    yield bucket
-    bucket.objects.all().delete()
-    bucket.delete()
+    bucket, dsn = bucket_on(moto_server)
+    use_storage(dsn)
+    return bucket
 
 
 def test_endpoint_dsn_stores_on_the_endpoint_and_links_there(
@@ -139,7 +127,7 @@ def test_endpoint_dsn_stores_on_the_endpoint_and_links_there(
     assert endpoint_bucket.Object(uploaded.file.name).get()["Body"].read() == (
         b"through the endpoint"
     )
-    assert uploaded.file.url == f"{moto_server}/endpoint-media/{uploaded.file.name}"
+    assert uploaded.file.url == f"{moto_server}/{endpoint_bucket.name}/{uploaded.file.name}"
     with urllib.request.urlopen(uploaded.file.url) as response:
         assert response.read() == b"through the endpoint"
 
@@ -159,7 +147,7 @@ def test_endpoint_dsn_with_url_links_into_the_bucket_there(
 ):
     # The same server by another name, as a browser reaches an emulator that the app
     # reaches by its Compose service name.
-    public_url = moto_server.replace("127.0.0.1", "localhost") + "/endpoint-media/"
+    public_url = f"{moto_server.replace('127.0.0.1', 'localhost')}/{endpoint_bucket.name}/"
     use_storage(f"{settings.DEFAULT_STORAGE_DSN}&url={urllib.parse.quote(public_url, safe='')}")
 
     uploaded = upload(admin_client, "report.txt", b"by its public URL")

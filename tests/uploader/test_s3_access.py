@@ -3,11 +3,11 @@
 import urllib.parse
 import urllib.request
 
-import boto3
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
+from tests.conftest import bucket_on
 from uploader.models import UploadedFile
 
 pytestmark = pytest.mark.django_db
@@ -16,21 +16,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def bucket_dsn(moto_server):
     """A fresh bucket on the S3 server, and its DSN (signature v4, no other options)."""
-    s3 = boto3.resource(
-        "s3",
-        endpoint_url=moto_server,
-        region_name="us-east-1",
-        aws_access_key_id="key",
-        aws_secret_access_key="secret",
-    )
-    bucket = s3.create_bucket(Bucket="access-media")
-    endpoint = urllib.parse.quote(moto_server, safe="")
-    yield (
-        bucket,
-        f"s3://key:secret@access-media.s3.us-east-1.amazonaws.com/?auth=s3v4&endpoint={endpoint}",
-    )
-    bucket.objects.all().delete()
-    bucket.delete()
+    return bucket_on(moto_server)
 
 
 def follow_the_admin_link(client):
