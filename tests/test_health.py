@@ -1,13 +1,22 @@
 import contextlib
+import os
+import secrets
 import socket
+import subprocess
 import threading
 import time
+import urllib.error
 import urllib.parse
+import urllib.request
 
 import pytest
 from asgiref.sync import async_to_sync
 
 from myapp import health
+from tests.conftest import VENV_BIN, dockerfile_cmd_on, free_port
+
+# The platform retries its probe for up to 60 s, but gives each answer 20 s.
+PROBE_BUDGET = 20
 
 
 @pytest.fixture
@@ -93,3 +102,47 @@ def test_not_ready_within_the_deadline_when_storage_hangs(
     assert first.text == "storage: no answer within 1 s\n"
     # The hung check is waited for, not started again, and each probe keeps to its deadline.
     assert elapsed < 2 * 1.0 + 1.5
+
+
+@pytest.mark.slow
+def test_the_server_answers_probes_in_time_while_its_database_hangs(image_dir, unanswering_server):
+    port = free_port()
+    hung = urllib.parse.urlsplit(unanswering_server)
+    environ = {
+        "PATH": f"{VENV_BIN}:{os.defpath}",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "DOMAIN": "example.com",
+        "DEFAULT_DATABASE_DSN": f"postgres://user:pw@{hung.hostname}:{hung.port}/db",
+    }
+    server = subprocess.Popen(
+        dockerfile_cmd_on(port),
+        cwd=image_dir,
+        env=environ,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        alive = probe(f"http://127.0.0.1:{port}/healthz", retry_until_up=True)
+        ready = probe(f"http://127.0.0.1:{port}/readyz")
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+    assert alive == (200, b"ok\n")
+    assert ready == (503, b"database: no answer within 5 s\n")
+
+
+def probe(url, retry_until_up=False):
+    """GET a health URL as the platform's probe does: plain HTTP, a foreign Host, 20 s at most."""
+    request = urllib.request.Request(url, headers={"Host": "10.0.0.7"})
+    deadline = time.monotonic() + PROBE_BUDGET
+    while True:
+        try:
+            with urllib.request.urlopen(request, timeout=PROBE_BUDGET) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read()
+        except OSError:
+            if not retry_until_up or time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
