@@ -18,7 +18,7 @@ from moto.server import ThreadedMotoServer
 from tests.conftest import VENV_BIN, bucket_on, free_port
 from tests.e2e.admin_http import AdminSession
 from tests.e2e.conftest import PASSWORD, USERNAME, fresh_database, running_app
-from tests.postgres import TemporaryCluster
+from tests.postgres import PostgresUnavailable, TemporaryCluster
 
 pytestmark = pytest.mark.slow
 
@@ -150,14 +150,28 @@ def test_s3_stopped_mid_run_loses_nothing_and_orphans_nothing(image_dir, tmp_pat
     assert sorted(stored.values()) == [b"stored after the outage", b"stored before the outage"]
 
 
-def test_postgresql_stopped_mid_run_loses_nothing_and_orphans_nothing(image_dir, tmp_path):
+@pytest.fixture
+def stoppable_postgresql():
+    """A PostgreSQL server of its own, that a test can stop and start again."""
+    try:
+        cluster = TemporaryCluster()
+    except PostgresUnavailable as error:
+        # With DEFAULT_DATABASE_DSN naming a server elsewhere (Compose), there may be none here.
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(str(error))
+    with cluster:
+        yield cluster
+
+
+def test_postgresql_stopped_mid_run_loses_nothing_and_orphans_nothing(
+    image_dir, tmp_path, stoppable_postgresql
+):
     folder = Folder(tmp_path / "media")
-    with (
-        TemporaryCluster() as cluster,
-        running_app(
-            image_dir, environment(cluster.dsn, folder.dsn), tmp_path / "server.log"
-        ) as port,
-    ):
+    cluster = stoppable_postgresql
+    with running_app(
+        image_dir, environment(cluster.dsn, folder.dsn), tmp_path / "server.log"
+    ) as port:
         admin = AdminSession(port, USERNAME, PASSWORD)
         page = admin.get(ADD)[2]
         assert admin.upload("before.txt", b"stored before the outage", page)[0] == 302
