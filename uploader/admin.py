@@ -15,6 +15,11 @@ class UploadedFileAdmin(admin.ModelAdmin):
     def link(self, uploaded_file):
         return format_html('<a href="{}">{}</a>', uploaded_file.file.url, "Download")
 
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if "file" in form.changed_data:
+            request.stored_upload = obj.file
+
     def changeform_view(self, request, *args, **kwargs):
         try:
             return super().changeform_view(request, *args, **kwargs)
@@ -22,3 +27,10 @@ class UploadedFileAdmin(admin.ModelAdmin):
             # Raised inside the view's transaction, so nothing was saved: back to the form.
             self.message_user(request, str(error), messages.ERROR)
             return HttpResponseRedirect(request.get_full_path())
+        except BaseException:
+            # The transaction failed after the file was stored (as late as its commit):
+            # no row will point at the file, so it goes too.
+            stored = getattr(request, "stored_upload", None)
+            if stored:
+                stored.storage.delete(stored.name)
+            raise

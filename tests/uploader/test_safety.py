@@ -121,6 +121,34 @@ def test_a_row_that_cannot_be_written_leaves_no_stored_file(
     assert stored_files(media_root) == []
 
 
+@pytest.fixture
+def failing_commits(transactional_db):
+    """Make the database refuse new rows only at COMMIT, after the row and its file were written."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE FUNCTION refuse_at_commit() RETURNS trigger AS $$ BEGIN "
+            "RAISE EXCEPTION 'the disk filled up at commit'; END $$ LANGUAGE plpgsql"
+        )
+        cursor.execute(
+            "CREATE CONSTRAINT TRIGGER refuse_at_commit AFTER INSERT ON uploader_uploadedfile "
+            "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION refuse_at_commit()"
+        )
+    yield
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TRIGGER refuse_at_commit ON uploader_uploadedfile")
+        cursor.execute("DROP FUNCTION refuse_at_commit()")
+
+
+def test_a_commit_that_fails_after_the_row_was_written_leaves_no_stored_file(
+    admin_client, media_root, failing_commits
+):
+    with pytest.raises(Exception, match="the disk filled up at commit"):
+        admin_client.post(ADD_URL, {"file": SimpleUploadedFile("report.txt", b"numbers")})
+
+    assert not UploadedFile.objects.exists()
+    assert stored_files(media_root) == []
+
+
 def test_deleting_removes_the_file_only_once_committed(
     media_root, django_capture_on_commit_callbacks
 ):
