@@ -1,5 +1,6 @@
 """Health checks for the platform's probes and Docker: /healthz (alive) and /readyz (ready)."""
 
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as CheckTimeout
@@ -30,6 +31,7 @@ CHECKS = {"database": check_database, "storage": check_storage}
 # One thread per dependency, so a check that hangs is waited for, never started again.
 _executor = ThreadPoolExecutor(max_workers=len(CHECKS), thread_name_prefix="readyz")
 _running = {}
+_starting = threading.Lock()  # probes may arrive at once, each in a thread of its own
 
 
 def liveness():
@@ -55,10 +57,11 @@ def readiness():
 
 
 def _start(name, check):
-    future = _running.get(name)
-    if future is None or future.done():
-        future = _running[name] = _executor.submit(check)
-    return future
+    with _starting:
+        future = _running.get(name)
+        if future is None or future.done():
+            future = _running[name] = _executor.submit(check)
+        return future
 
 
 class HealthCheckMiddleware:
