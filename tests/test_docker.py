@@ -243,3 +243,20 @@ def test_entrypoint_gives_a_root_owned_media_folder_to_the_app_user(world_readab
 
     assert uid == "1000"
     assert (media_dir / "old" / "y").stat().st_uid == 1000
+
+
+@requires_root
+def test_entrypoint_makes_the_media_folder_of_a_fresh_clone_for_the_owner_of_data(
+    world_readable_tmp_path,
+):
+    # A fresh clone bind-mounted at /data: ./data is the host user's, ./data/media is not there.
+    data_dir = world_readable_tmp_path / "data"
+    data_dir.mkdir()
+    os.chown(data_dir, 4321, 4322)
+    media_dir = data_dir / "media"
+
+    (uid,) = run_entrypoint(media_dir, f'id -u; touch "{media_dir}/x" "{data_dir}/db.sqlite3"')
+
+    assert uid == "4321"
+    written = [media_dir, media_dir / "x", data_dir / "db.sqlite3"]
+    assert [(path.stat().st_uid, path.stat().st_gid) for path in written] == [(4321, 4322)] * 3
