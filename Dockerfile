@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 
-# Python 3.11, the version the project is tested on.
-FROM python:3.11-slim-bookworm AS build
+# The newest Python that CI tests (see requires-python in pyproject.toml), on Debian 13.
+FROM python:3.13-slim-trixie AS build
 
 # psycopg2 is built from source against libpq, as production images should.
 RUN apt-get update \
@@ -12,7 +12,7 @@ COPY requirements.txt /tmp/requirements.txt
 RUN /venv/bin/pip install --no-cache-dir --requirement /tmp/requirements.txt
 
 
-FROM python:3.11-slim-bookworm
+FROM python:3.13-slim-trixie
 
 RUN apt-get update \
     && apt-get install --yes --no-install-recommends libpq5 \
