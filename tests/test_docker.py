@@ -3,19 +3,29 @@
 import json
 import os
 import re
+import secrets
 import signal
 import subprocess
 import sysconfig
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
 import furl
 import pytest
+from django.core.files.base import ContentFile
 
 from myapp.storages import S3Storage
-from tests.conftest import BASE_DIR, VENV_BIN, dockerfile_cmd_on, dockerfile_instructions, free_port
+from tests.conftest import (
+    BASE_DIR,
+    VENV_BIN,
+    bucket_on,
+    dockerfile_cmd_on,
+    dockerfile_instructions,
+    free_port,
+)
 
 COMPOSE = Path(sysconfig.get_paths()["purelib"]) / "compose" / "docker-compose"
 
@@ -67,33 +77,124 @@ def test_db_service_is_what_the_divio_cli_expects(compose_config):
 
 
 def test_s3_emulator_runs_only_with_its_profile(compose_config, s3_profile_config):
-    assert {"minio", "minio-setup"}.isdisjoint(compose_config["services"])
-    assert {"minio", "minio-setup"} <= s3_profile_config["services"].keys()
+    assert {"s3", "s3-setup"}.isdisjoint(compose_config["services"])
+    assert {"s3", "s3-setup"} <= s3_profile_config["services"].keys()
+    # With the profile, the app starts once the bucket is made; without it, it does not wait.
+    assert s3_profile_config["services"]["web"]["depends_on"]["s3-setup"] == {
+        "condition": "service_completed_successfully",
+        "required": False,
+    }
 
 
-def test_env_local_has_the_dsn_that_uses_the_s3_emulator(s3_profile_config):
+def test_s3_emulator_is_a_pinned_release_checked_for_health(s3_profile_config):
+    s3 = s3_profile_config["services"]["s3"]
+    name, _, tag = s3["image"].partition(":")
+
+    assert name == "versity/versitygw"
+    assert re.fullmatch(r"v\d+\.\d+\.\d+", tag), f"{s3['image']} is not pinned to a release"
+    command = s3["command"]
+    health_path = command[command.index("--health") + 1]
+    assert s3["healthcheck"]["test"][-1] == f"http://127.0.0.1:9000{health_path}"
+    assert command[command.index("--port") + 1] == ":9000"
+    # Files survive `docker compose down`, as media on the platform do.
+    assert ("volume", "/data") in [(v["type"], v["target"]) for v in s3["volumes"]]
+    assert command[-2:] == ["posix", "/data"]
+
+
+@pytest.fixture(scope="module")
+def env_local_s3_storage():
+    """The app's storage for the S3 DSN commented out in .env-local."""
     (line,) = [
         line
         for line in (BASE_DIR / ".env-local").read_text().splitlines()
         if line.startswith("# DEFAULT_STORAGE_DSN=s3://")
     ]
     dsn = line.partition("=")[2]
-    minio = s3_profile_config["services"]["minio"]
-    setup = " ".join(s3_profile_config["services"]["minio-setup"]["command"])
-    storage = S3Storage(furl.furl(dsn))
-
     assert dsn in (BASE_DIR / "README.md").read_text()
+    return S3Storage(furl.furl(dsn)), dsn
+
+
+def test_env_local_has_the_dsn_that_uses_the_s3_emulator(s3_profile_config, env_local_s3_storage):
+    storage, _ = env_local_s3_storage
+    s3 = s3_profile_config["services"]["s3"]
+    setup = s3_profile_config["services"]["s3-setup"]
+
     assert (storage.access_key, storage.secret_key) == (
-        minio["environment"]["MINIO_ROOT_USER"],
-        minio["environment"]["MINIO_ROOT_PASSWORD"],
+        s3["environment"]["ROOT_ACCESS_KEY"],
+        s3["environment"]["ROOT_SECRET_KEY"],
+    )
+    assert (storage.access_key, storage.secret_key) == (
+        setup["environment"]["AWS_ACCESS_KEY_ID"],
+        setup["environment"]["AWS_SECRET_ACCESS_KEY"],
     )
     # The app reaches the service by its name; the bucket is the one the setup made public.
-    assert storage.endpoint_url == "http://minio:9000"
-    assert f"mc mb --ignore-existing local/{storage.bucket_name}" in setup
-    assert f"mc anonymous set download local/{storage.bucket_name}" in setup
+    assert storage.endpoint_url == "http://s3:9000"
+    assert setup["command"][-3:] == ["--endpoint", storage.endpoint_url, storage.bucket_name]
     # Browsers reach the port published on the host.
-    assert ("9000", 9000) in [(port["published"], port["target"]) for port in minio["ports"]]
+    assert ("9000", 9000) in [(port["published"], port["target"]) for port in s3["ports"]]
     assert storage.url("0123/a.txt") == f"http://localhost:9000/{storage.bucket_name}/0123/a.txt"
+
+
+def run_s3_setup(s3_profile_config, endpoint, bucket):
+    """The s3-setup service's command, run with its environment against another server."""
+    setup = s3_profile_config["services"]["s3-setup"]
+    program, *arguments = setup["command"]
+    assert program == "python"
+    arguments[-3:] = ["--endpoint", endpoint, bucket]
+    return subprocess.run(
+        [VENV_BIN / "python", *arguments],
+        cwd=BASE_DIR,
+        env={"PATH": os.defpath, **setup["environment"]},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_s3_setup_makes_a_bucket_whose_files_anyone_may_download(
+    s3_profile_config, env_local_s3_storage, moto_server
+):
+    _, dsn = env_local_s3_storage
+    bucket = f"media-{secrets.token_hex(4)}"
+    # The DSN of .env-local, with the bucket and endpoint of the S3 server the tests use.
+    url = furl.furl(dsn)
+    url.host = url.host.replace("media.", f"{bucket}.", 1)
+    url.args["endpoint"] = moto_server
+    url.args["url"] = f"{moto_server}/{bucket}/"
+    storage = S3Storage(url)
+
+    first = run_s3_setup(s3_profile_config, moto_server, bucket)
+    # Compose runs it at every `up`: the second run keeps the bucket and its files.
+    name = storage.save("0123/a.txt", ContentFile(b"public"))
+    again = run_s3_setup(s3_profile_config, moto_server, bucket)
+
+    assert (first.returncode, again.returncode) == (0, 0), first.stderr + again.stderr
+    assert f"Bucket {bucket!r} at {moto_server}: anyone may download its files." in again.stdout
+    # A browser, with no credentials, downloads what the app uploaded (without an ACL).
+    with urllib.request.urlopen(storage.url(name)) as response:
+        assert response.read() == b"public"
+
+
+def test_files_in_a_bucket_the_setup_did_not_make_public_are_not_downloadable(moto_server):
+    bucket, dsn = bucket_on(moto_server)
+    storage = S3Storage(furl.furl(dsn).add({"acl": "none"}))
+    name = storage.save("0123/a.txt", ContentFile(b"private"))
+
+    with pytest.raises(urllib.error.HTTPError) as error:
+        urllib.request.urlopen(f"{moto_server}/{bucket.name}/{name}")
+    error.value.close()
+    assert error.value.code == 403
+
+
+def test_s3_setup_says_in_one_line_when_the_server_cannot_be_reached(s3_profile_config):
+    endpoint = f"http://127.0.0.1:{free_port()}"
+
+    result = run_s3_setup(s3_profile_config, endpoint, "media")
+
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert f"Cannot make the public bucket 'media' at {endpoint}" in result.stderr
+    assert "s3-local-secret" not in result.stderr
 
 
 def test_dockerfile_lints_clean():
