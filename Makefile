@@ -1,7 +1,9 @@
 # Two commands set up a fresh machine: `make run` serves the app, `make test` tests it.
 
 PYTHON ?= python3
-VENV ?= .venv
+# One virtualenv per interpreter: `make test PYTHON=python3.13` builds .venv-python3.13 and
+# leaves .venv (python3's) as it is.
+VENV ?= $(if $(filter python3,$(notdir $(PYTHON))),.venv,.venv-$(notdir $(PYTHON)))
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
@@ -27,16 +29,21 @@ superuser: $(VENV)/.run-installed
 	$(BIN)/python manage.py createsuperuser $(if $(DJANGO_SUPERUSER_USERNAME),--no-input)
 
 # The whole suite on PostgreSQL: DEFAULT_DATABASE_DSN if set, else a throwaway server.
+# It prints the coverage of myapp/ and uploader/, and fails below COVERAGE_FLOOR: 94.03% was
+# measured on Python 3.11 and 3.13 when it was set, less a point for code still to come. Raise
+# it as tests are added. A subset chosen with PYTEST_ARGS only prints it.
+COVERAGE_FLOOR := 93
 test: $(VENV)/.test-installed
-	$(BIN)/python -m tests.postgres $(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m tests.postgres $(BIN)/python -m pytest --cov --cov-report=term \
+		$(if $(PYTEST_ARGS),,--cov-fail-under=$(COVERAGE_FLOOR)) $(PYTEST_ARGS)
 
 # Static files through Uvicorn: the project's streaming middleware against WhiteNoise's own.
 benchmark: $(VENV)/.test-installed
 	$(BIN)/python -m benchmarks.static_files $(BENCHMARK_ARGS)
 
+# Every pre-commit hook (.pre-commit-config.yaml) on every file, with the tools of the virtualenv.
 lint: $(VENV)/.test-installed
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pre-commit run --all-files --show-diff-on-failure
 
 format: $(VENV)/.test-installed
 	$(BIN)/ruff check --fix .
@@ -48,7 +55,7 @@ requirements: $(VENV)/.test-installed
 	$(BIN)/pip-compile requirements-dev.in -o requirements-dev.txt
 
 clean:
-	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache
+	rm -rf .venv .venv-* staticfiles .pytest_cache .ruff_cache .coverage
 
 $(VENV)/.run-installed: requirements.txt
 	@scripts/check-build-tools

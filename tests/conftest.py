@@ -137,7 +137,7 @@ def image_dir(tmp_path_factory):
         BASE_DIR,
         image_dir,
         ignore=shutil.ignore_patterns(
-            ".git", ".venv", "data", "staticfiles", "test-artifacts", "tests"
+            ".git", ".venv*", ".coverage", "data", "staticfiles", "test-artifacts", "tests"
         ),
     )
     (build_command,) = [run for run in dockerfile_instructions("RUN") if "collectstatic" in run]
