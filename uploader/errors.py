@@ -11,4 +11,5 @@ STORAGE_ERRORS = (OSError, BotoCoreError, ClientError, S3UploadFailedError)
 def describe_error(error):
     """The error's type, and S3's error code: never its text, which may hold hosts and URLs."""
     code = error.response.get("Error", {}).get("Code") if isinstance(error, ClientError) else None
-    return f"{type(error).__name__} ({code})" if code else type(error).__name__
+    name = type(error).__name__  # boto3 names some after their code: NoSuchBucket
+    return f"{name} ({code})" if code and code != name else name
