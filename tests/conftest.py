@@ -96,18 +96,22 @@ def moto_server():
 def bucket_on(endpoint):
     """A new bucket on an S3 server over HTTP, and the DSN that stores in it through endpoint=."""
     name = f"media-{secrets.token_hex(4)}"
-    s3 = boto3.resource(
-        "s3",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="key",
-        aws_secret_access_key="secret",
-    )
+    s3 = boto3.resource("s3", **on_server(endpoint))
     dsn = (
         f"s3://key:secret@{name}.s3.us-east-1.amazonaws.com/"
         f"?auth=s3v4&endpoint={urllib.parse.quote(endpoint, safe='')}"
     )
     return s3.create_bucket(Bucket=name), dsn
+
+
+def on_server(endpoint):
+    """boto3's arguments to reach the emulated AWS at endpoint, with its default credentials."""
+    return {
+        "endpoint_url": endpoint,
+        "region_name": "us-east-1",
+        "aws_access_key_id": "key",
+        "aws_secret_access_key": "secret",
+    }
 
 
 def free_port():

@@ -17,6 +17,7 @@ from asgiref.sync import async_to_sync
 
 from myapp import health
 from tests.conftest import BASE_DIR, VENV_BIN, bucket_on, dockerfile_cmd_on, free_port
+from tests.e2e.conftest import running_server
 
 # The platform retries its probe for up to 60 s, but gives each answer 20 s.
 PROBE_BUDGET = 20
@@ -223,3 +224,29 @@ def probe(url, retry_until_up=False):
             if not retry_until_up or time.monotonic() > deadline:
                 raise
             time.sleep(0.1)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("storage", ["missing bucket", "folder under a file"])
+def test_the_server_is_not_ready_while_uploads_cannot_work(
+    image_dir, moto_server, tmp_path, storage
+):
+    if storage == "missing bucket":
+        bucket, dsn = bucket_on(moto_server)
+        dsn, failure = dsn.replace(bucket.name, f"{bucket.name}-gone"), b"NoSuchBucket"
+    else:
+        (tmp_path / "data").write_text("a file where the folder should be")
+        dsn = (tmp_path / "data" / "media").as_uri() + "/?url=%2Fmedia%2F"
+        failure = b"NotADirectoryError"
+    environ = {
+        "PATH": f"{VENV_BIN}:{os.defpath}",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "DOMAIN": "example.com",
+        "DEFAULT_DATABASE_DSN": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        "DEFAULT_STORAGE_DSN": dsn,
+    }
+
+    with running_server(image_dir, environ, tmp_path / "server.log") as port:
+        ready = probe(f"http://127.0.0.1:{port}/readyz")
+
+    assert ready == (503, b"storage: " + failure + b"\n")

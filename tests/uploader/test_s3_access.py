@@ -10,7 +10,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from moto.core.authorization import enable_iam_authentication
 
-from tests.conftest import bucket_on
+from tests.conftest import bucket_on, on_server
 from uploader.models import UploadedFile
 
 pytestmark = pytest.mark.django_db
@@ -69,13 +69,7 @@ def store_only_dsn(moto_server, bucket_dsn):
     nor read it, as a least-privilege uploader is set up (AWS then answers 403 to a HEAD of a
     name that is not there)."""
     bucket, dsn = bucket_dsn
-    iam = boto3.client(
-        "iam",
-        endpoint_url=moto_server,
-        region_name="us-east-1",
-        aws_access_key_id="key",
-        aws_secret_access_key="secret",
-    )
+    iam = boto3.client("iam", **on_server(moto_server))
     user = f"uploader-{bucket.name}"
     iam.create_user(UserName=user)
     iam.put_user_policy(
