@@ -65,7 +65,7 @@ class UploadedFileAdmin(admin.ModelAdmin):
             self.message_user(
                 request,
                 f"The storage could not delete {len(failures)} file(s) ({errors}): {names}. "
-                "They are listed for removal: an operator's `manage.py reconcile_media --fix` "
-                "finishes it once the storage answers again.",
+                "They are listed for removal, which `manage.py reconcile_media --fix` does "
+                "once the storage answers again.",
                 messages.WARNING,
             )

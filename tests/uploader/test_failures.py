@@ -137,6 +137,8 @@ def test_reconcile_lists_orphans_and_missing_files_in_a_folder(media_root):
         orphan.write_bytes(b"no row")
     os.utime(old_orphan, (AN_HOUR_AGO, AN_HOUR_AGO))
     (media_root / "empty").mkdir()
+    os.utime(media_root / "empty", (AN_HOUR_AGO, AN_HOUR_AGO))
+    (media_root / "in-progress").mkdir()  # made for an upload just now: never listed
 
     status, listed = reconcile()
     assert status == 1
@@ -155,6 +157,7 @@ def test_reconcile_lists_orphans_and_missing_files_in_a_folder(media_root):
     assert f"Removed empty folder {media_root / 'empty'}\n" in fixed
     assert fixed.endswith("2 rows, 3 stored files: 2 problem(s) left unfixed.\n")
     assert not old_orphan.parent.exists()
+    assert (media_root / "in-progress").exists()
     assert new_orphan.exists()
     assert (media_root / kept.file.name).exists()
 

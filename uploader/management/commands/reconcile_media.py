@@ -93,13 +93,20 @@ class Command(BaseCommand):
             )
             unfixed += 1
 
-        for folder in empty_folders:
-            if fix:
-                os.rmdir(folder)
-                self.stdout.write(f"Removed empty folder {folder}")
-            else:
+        for folder, modified in empty_folders:
+            if modified > cutoff:  # maybe made for an upload in progress
+                continue
+            if not fix:
                 self.stdout.write(f"Empty folder: {folder}")
                 unfixed += 1
+                continue
+            try:
+                folder.rmdir()
+            except OSError as error:  # a file arrived meanwhile
+                self.stdout.write(f"Could not remove folder {folder}: {describe_error(error)}")
+                unfixed += 1
+            else:
+                self.stdout.write(f"Removed empty folder {folder}")
 
         summary = f"{len(rows)} rows, {total} stored files"
         if unfixed:
@@ -117,8 +124,8 @@ class Command(BaseCommand):
 
 
 def list_storage(storage):
-    """Every stored file's name with its time of storing, and the local storage's empty folders
-    (bottom up). One listing request per 1,000 files on S3, none per file."""
+    """Every stored file's name and the local storage's empty folders (bottom up), each with
+    its time of last change. One listing request per 1,000 files on S3, none per file."""
     files, empty_folders = {}, []
     if not isinstance(storage, FileSystemStorage):  # S3
         prefix = f"{storage.location}/" if storage.location else ""
@@ -126,15 +133,16 @@ def list_storage(storage):
             files[item.key.removeprefix(prefix)] = item.last_modified
         return files, empty_folders
     root = Path(storage.location)
+    empty = set()
     for folder, subfolders, names in os.walk(root, topdown=False):
+        folder = Path(folder)
         for name in names:
-            path = Path(folder, name)
-            modified = datetime.datetime.fromtimestamp(path.stat().st_mtime, datetime.UTC)
-            files[path.relative_to(root).as_posix()] = modified
-        if (
-            not names
-            and Path(folder) != root
-            and not any(Path(folder, subfolder) not in empty_folders for subfolder in subfolders)
-        ):
-            empty_folders.append(Path(folder))
+            files[(folder / name).relative_to(root).as_posix()] = modified(folder / name)
+        if folder != root and not names and {folder / sub for sub in subfolders} <= empty:
+            empty.add(folder)
+            empty_folders.append((folder, modified(folder)))
     return files, empty_folders
+
+
+def modified(path):
+    return datetime.datetime.fromtimestamp(path.stat().st_mtime, datetime.UTC)
