@@ -80,14 +80,6 @@ class ConfigurationError(ImproperlyConfigured):
     """A variable has a value the project cannot use; the message says how to fix it."""
 
 
-class ExceptionReporterFilter(SafeExceptionReporterFilter):
-    """Hide DSNs too (they hold passwords and S3 secrets) in debug pages and error reports."""
-
-    hidden_settings = re.compile(
-        SafeExceptionReporterFilter.hidden_settings.pattern + "|DSN|DATABASE_URL", re.IGNORECASE
-    )
-
-
 @contextmanager
 def exit_on_configuration_error():
     """Stop the program with the error's one line instead of a traceback."""

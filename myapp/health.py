@@ -1,14 +1,19 @@
 """Health checks for the platform's probes and Docker: /healthz (alive) and /readyz (ready)."""
 
+import os
+import posixpath
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as CheckTimeout
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
-from django.core.files.storage import default_storage
+from botocore.exceptions import ClientError
+from django.core.files.storage import FileSystemStorage, default_storage
 from django.db import connection
 from django.http import HttpResponse
+
+from uploader.errors import describe_error
 
 # Both dependencies together must answer well within the platform's 20-second probe budget.
 CHECK_TIMEOUT = 5.0
@@ -23,7 +28,41 @@ def check_database():
 
 
 def check_storage():
-    default_storage.exists("readyz-probe")
+    """Prove, without storing anything, that uploads can be stored.
+
+    A probe comes every few seconds from each instance: a file written and deleted each
+    time would cost the bucket two billed writes per probe and leave the file behind
+    whenever the app dies in between. So what is proven is what can be without a write.
+    Not proven: a full disk, or a bucket policy that refuses writes or the ACL; an upload
+    then fails with its error on the form and in the log, and nothing is half saved.
+    """
+    if isinstance(default_storage, FileSystemStorage):
+        check_folder(default_storage.location)
+    else:
+        check_bucket(default_storage)
+
+
+def check_folder(location):
+    """The folder exists or can be made, and this process may write in it."""
+    os.makedirs(location, exist_ok=True)
+    # The kernel's answer for this user: permission bits, ACLs and read-only mounts.
+    if not os.access(location, os.W_OK | os.X_OK):
+        raise PermissionError(location)
+
+
+def check_bucket(storage):
+    """The bucket exists and takes the credentials: a GET of a name that is never stored
+    (uploads are in folders of their own) answers NoSuchKey, or AccessDenied to credentials
+    that may not read or list the bucket, which uploads do not need. A missing bucket, an
+    unknown key or a wrong secret answer otherwise. (A HEAD would not tell a missing bucket
+    from a missing file: its answer has no error code.)"""
+    try:
+        storage.connection.meta.client.get_object(
+            Bucket=storage.bucket_name, Key=posixpath.join(storage.location, "readyz-probe")
+        )["Body"].close()
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") not in {"NoSuchKey", "AccessDenied"}:
+            raise
 
 
 CHECKS = {"database": check_database, "storage": check_storage}
@@ -49,8 +88,8 @@ def readiness():
         except CheckTimeout:
             failures.append(f"{name}: no answer within {CHECK_TIMEOUT:g} s")
         except Exception as error:
-            # The error's type only: its text may hold hosts, keys or URLs.
-            failures.append(f"{name}: {type(error).__name__}")
+            # The error's type (and S3's code) only: its text may hold hosts, keys or URLs.
+            failures.append(f"{name}: {describe_error(error)}")
     if failures:
         return HttpResponse("\n".join(failures) + "\n", content_type="text/plain", status=503)
     return HttpResponse("ready\n", content_type="text/plain")

@@ -13,6 +13,7 @@ from pathlib import Path
 from django_storage_url import register_storage_class
 
 from myapp.environment import (
+    ConfigurationError,
     get_boolean,
     get_database,
     get_hosts,
@@ -71,7 +72,7 @@ SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 
 # Error pages and reports hide settings that hold secrets; this hides DSNs too.
-DEFAULT_EXCEPTION_REPORTER_FILTER = "myapp.environment.ExceptionReporterFilter"
+DEFAULT_EXCEPTION_REPORTER_FILTER = "myapp.reporting.ExceptionReporterFilter"
 
 # Application definition
 
@@ -188,5 +189,35 @@ STORAGES = {
     },
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage",
+    },
+}
+
+
+# Logging: everything to stderr, where the platform (and Docker) collect it. Errors come with
+# their traceback: a 500's from django.request, with the request's path; a storage failure's
+# from the uploader, with the file's name and the error's type. No log line holds a secret.
+# DJANGO_LOG_LEVEL: DEBUG, INFO (the default), WARNING, ERROR or CRITICAL.
+
+LOG_LEVEL = (get_value("DJANGO_LOG_LEVEL") or "INFO").upper()
+if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+    raise ConfigurationError(
+        f"DJANGO_LOG_LEVEL={LOG_LEVEL.lower()!r} is not a log level: use DEBUG, INFO, WARNING, "
+        "ERROR or CRITICAL, e.g. DJANGO_LOG_LEVEL=INFO"
+    )
+
+LOGGING = {
+    "version": 1,
+    # Uvicorn's own loggers (its access lines) keep working.
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "{asctime} {levelname} {name}: {message}", "style": "{"},
+    },
+    "handlers": {
+        "stderr": {"class": "logging.StreamHandler", "formatter": "plain"},
+    },
+    "root": {"handlers": ["stderr"], "level": LOG_LEVEL},
+    "loggers": {
+        # Instead of Django's defaults: the console in DEBUG only, and mail to no ADMINS.
+        "django": {"handlers": [], "level": LOG_LEVEL},
     },
 }

@@ -1,6 +1,7 @@
 """Storage classes that django-storage-url builds from DEFAULT_STORAGE_DSN, by its scheme."""
 
 import mimetypes
+import os
 import posixpath
 from urllib.parse import urlsplit
 
@@ -10,6 +11,9 @@ from django.utils.http import content_disposition_header
 from django_storage_url.backends.s3 import S3Storage as DSNS3Storage
 
 from myapp.environment import parse_storage_dsn
+
+# The longest file name (one part of a path) that common local file systems hold, in bytes.
+MAX_NAME_BYTES = 255
 
 # What a browser may show inline from the site's own origin: nothing it could run as part of
 # the site (HTML, SVG, XML, JavaScript...). Anything else is served as a download.
@@ -51,6 +55,46 @@ class FileSystemStorage(DjangoFileSystemStorage):
         location, base_url = parse_storage_dsn(str(dsn))
         super().__init__(location=location, base_url=base_url)
 
+    def get_valid_name(self, name):
+        """Django's cleaned name, cut to what local disks hold: 255 bytes, not characters.
+
+        A name of 200 accented letters is 400 bytes in UTF-8. Room is kept for the 8
+        characters Django appends to a name that is taken.
+        """
+        name = super().get_valid_name(name)
+        limit = MAX_NAME_BYTES - 8
+        if len(name.encode()) <= limit:
+            return name
+        root, extension = os.path.splitext(name)
+        if len(extension.encode()) > limit // 2:
+            root, extension = name, ""
+        limit -= len(extension.encode())
+        return root.encode()[:limit].decode(errors="ignore") + extension
+
+    def _save(self, name, content):
+        try:
+            return super()._save(name, content)
+        except BaseException:
+            self._remove_empty_folders(name)
+            raise
+
+    def delete(self, name):
+        super().delete(name)
+        self._remove_empty_folders(name)
+
+    def _remove_empty_folders(self, name):
+        """Remove the folders of name that are left empty, up to the storage's own folder.
+
+        Each upload has a folder of its own, which would otherwise stay behind.
+        """
+        folder = os.path.dirname(self.path(name))
+        while os.path.normpath(folder) != os.path.normpath(self.location):
+            try:
+                os.rmdir(folder)
+            except OSError:  # not empty (or already gone): nothing more to remove
+                return
+            folder = os.path.dirname(folder)
+
 
 class S3Storage(DSNS3Storage):
     """django-storage-url's S3 storage, with more of the DSN's query options.
@@ -61,13 +105,19 @@ class S3Storage(DSNS3Storage):
       its host), so http://localhost:9000/media/ links into bucket media, path style.
     - acl=none: send no ACL, for buckets with ACLs disabled (AWS's default since 2023),
       which reject the library's default public-read.
-    Same-named files never overwrite each other, and files a browser could run as part of
-    the site are stored as downloads.
+    Files a browser could run as part of the site are stored as downloads.
+
+    No request asks whether a name is taken before a file is stored (the library's
+    AWS_S3_FILE_OVERWRITE=False would): that costs a request per upload, is not atomic, and
+    fails (403) with credentials that may not list the bucket. The uploader gives each file a
+    folder of 64 random bits (uploader.models.upload_to_own_folder), which is what keeps
+    same-named files apart: a million uploads have about one chance in 37 million of ever
+    meeting.
     """
 
     def __init__(self, dsn):
         super().__init__(dsn)
-        self.file_overwrite = False
+        self.file_overwrite = True
         endpoint = dsn.args.get("endpoint")
         if endpoint:
             self.endpoint_url = endpoint

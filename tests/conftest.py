@@ -1,3 +1,4 @@
+import contextlib
 import importlib
 import json
 import os
@@ -6,6 +7,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import urllib.parse
 from pathlib import Path
 
@@ -94,18 +96,22 @@ def moto_server():
 def bucket_on(endpoint):
     """A new bucket on an S3 server over HTTP, and the DSN that stores in it through endpoint=."""
     name = f"media-{secrets.token_hex(4)}"
-    s3 = boto3.resource(
-        "s3",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="key",
-        aws_secret_access_key="secret",
-    )
+    s3 = boto3.resource("s3", **on_server(endpoint))
     dsn = (
         f"s3://key:secret@{name}.s3.us-east-1.amazonaws.com/"
         f"?auth=s3v4&endpoint={urllib.parse.quote(endpoint, safe='')}"
     )
     return s3.create_bucket(Bucket=name), dsn
+
+
+def on_server(endpoint):
+    """boto3's arguments to reach the emulated AWS at endpoint, with its default credentials."""
+    return {
+        "endpoint_url": endpoint,
+        "region_name": "us-east-1",
+        "aws_access_key_id": "key",
+        "aws_secret_access_key": "secret",
+    }
 
 
 def free_port():
@@ -152,3 +158,53 @@ def image_dir(tmp_path_factory):
     )
     assert result.returncode == 0, result.stderr
     return image_dir
+
+
+class AnswerLosingProxy:
+    """A TCP relay on 127.0.0.1 to a server; while `losing` is set, each request reaches the
+    server but its answer is dropped and the connection cut, as a network that fails on the
+    way back does: the server did the work, the client never hears of it."""
+
+    def __init__(self, target):
+        self.target = target
+        self.losing = threading.Event()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.endpoint = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.clients, self.sockets = set(), []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        with contextlib.suppress(OSError):  # the listener is closed: stop
+            while True:
+                client, _ = self.listener.accept()
+                server = socket.create_connection(self.target)
+                self.clients.add(client)
+                self.sockets += [client, server]
+                threading.Thread(target=self._relay, args=(client, server), daemon=True).start()
+                threading.Thread(target=self._relay, args=(server, client), daemon=True).start()
+
+    def _relay(self, source, destination):
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                # An answer, but for the interim "100 Continue" that lets an upload's body go.
+                answer = destination in self.clients and not data.startswith(b"HTTP/1.1 100 ")
+                if self.losing.is_set() and answer:
+                    break
+                destination.sendall(data)
+        for end in (source, destination):
+            with contextlib.suppress(OSError):
+                end.shutdown(socket.SHUT_RDWR)
+
+    def close(self):
+        self.listener.close()
+        for end in self.sockets:
+            end.close()
+
+
+@pytest.fixture
+def answer_losing_proxy(moto_server):
+    """An AnswerLosingProxy in front of the S3 server; bucket_on(proxy.endpoint) goes through it."""
+    host, port = urllib.parse.urlsplit(moto_server).netloc.split(":")
+    proxy = AnswerLosingProxy((host, int(port)))
+    yield proxy
+    proxy.close()

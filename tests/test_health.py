@@ -1,19 +1,23 @@
 import contextlib
 import os
 import secrets
+import shutil
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from pathlib import Path
 
 import pytest
 from asgiref.sync import async_to_sync
 
 from myapp import health
-from tests.conftest import VENV_BIN, dockerfile_cmd_on, free_port
+from tests.conftest import BASE_DIR, VENV_BIN, bucket_on, dockerfile_cmd_on, free_port
+from tests.e2e.conftest import running_server
 
 # The platform retries its probe for up to 60 s, but gives each answer 20 s.
 PROBE_BUDGET = 20
@@ -84,6 +88,80 @@ def test_not_ready_names_a_storage_that_refuses_connections(client, use_storage)
 
 
 @pytest.mark.django_db(transaction=True)
+def test_not_ready_when_the_bucket_does_not_exist(client, use_storage, moto_server):
+    bucket, dsn = bucket_on(moto_server)
+    use_storage(dsn.replace(bucket.name, f"{bucket.name}-gone"))
+
+    response = client.get("/readyz")
+
+    assert (response.status_code, response.text) == (503, "storage: NoSuchBucket\n")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_ready_with_a_bucket_leaves_nothing_in_it(client, use_storage, moto_server):
+    bucket, dsn = bucket_on(moto_server)
+    use_storage(dsn)
+
+    assert client.get("/readyz").status_code == 200
+    assert list(bucket.objects.all()) == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_ready_makes_the_media_folder_and_leaves_nothing_in_it(client, media_root):
+    response = client.get("/readyz")
+
+    assert response.status_code == 200
+    assert list(media_root.iterdir()) == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_not_ready_when_the_media_folder_cannot_be_made(client, use_storage, tmp_path):
+    (tmp_path / "data").write_text("a file where the folder should be")
+    use_storage((tmp_path / "data" / "media").as_uri() + "/?url=%2Fmedia%2F")
+
+    response = client.get("/readyz")
+
+    assert (response.status_code, response.text) == (503, "storage: NotADirectoryError\n")
+
+
+def test_not_ready_when_the_server_may_not_write_the_media_folder(tmp_path_factory):
+    # The server runs as an unprivileged user (docker-entrypoint.sh), here "nobody", and
+    # the folder belongs to another user: as root, which may write anywhere, this is checked
+    # in a process of nobody's.
+    folder = Path(tempfile.mkdtemp())
+    try:
+        folder.chmod(0o755)
+        (folder / "media").mkdir(mode=0o755)
+        if os.geteuid() != 0:
+            (folder / "media").chmod(0o555)
+        result = subprocess.run(
+            [
+                *(
+                    ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+                    * (os.geteuid() == 0)
+                ),
+                VENV_BIN / "python",
+                "-c",
+                "import django; django.setup(); from myapp.health import check_storage; "
+                "check_storage()",
+            ],
+            env={
+                "PATH": os.defpath,
+                "DJANGO_SETTINGS_MODULE": "myapp.settings",
+                "SECRET_KEY": secrets.token_urlsafe(50),
+                "DEFAULT_STORAGE_DSN": (folder / "media").as_uri() + "/?url=%2Fmedia%2F",
+            },
+            cwd=BASE_DIR,
+            capture_output=True,
+            text=True,
+        )
+    finally:
+        shutil.rmtree(folder)
+
+    assert result.stderr.splitlines()[-1] == f"PermissionError: {folder / 'media'}"
+
+
+@pytest.mark.django_db(transaction=True)
 def test_not_ready_within_the_deadline_when_storage_hangs(
     client, use_storage, unanswering_server, monkeypatch
 ):
@@ -146,3 +224,29 @@ def probe(url, retry_until_up=False):
             if not retry_until_up or time.monotonic() > deadline:
                 raise
             time.sleep(0.1)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("storage", ["missing bucket", "folder under a file"])
+def test_the_server_is_not_ready_while_uploads_cannot_work(
+    image_dir, moto_server, tmp_path, storage
+):
+    if storage == "missing bucket":
+        bucket, dsn = bucket_on(moto_server)
+        dsn, failure = dsn.replace(bucket.name, f"{bucket.name}-gone"), b"NoSuchBucket"
+    else:
+        (tmp_path / "data").write_text("a file where the folder should be")
+        dsn = (tmp_path / "data" / "media").as_uri() + "/?url=%2Fmedia%2F"
+        failure = b"NotADirectoryError"
+    environ = {
+        "PATH": f"{VENV_BIN}:{os.defpath}",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "DOMAIN": "example.com",
+        "DEFAULT_DATABASE_DSN": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        "DEFAULT_STORAGE_DSN": dsn,
+    }
+
+    with running_server(image_dir, environ, tmp_path / "server.log") as port:
+        ready = probe(f"http://127.0.0.1:{port}/readyz")
+
+    assert ready == (503, b"storage: " + failure + b"\n")

@@ -1,9 +1,18 @@
+import posixpath
+from contextlib import contextmanager
+
 from django.contrib import admin, messages
 from django.http import HttpResponseRedirect
 from django.utils.html import format_html
 
+from uploader.errors import describe_error
 from uploader.forms import UploadedFileForm
-from uploader.models import StorageUnavailable, UploadedFile
+from uploader.models import (
+    StorageUnavailable,
+    UploadedFile,
+    deletion_failures,
+    remove_quietly,
+)
 
 
 @admin.register(UploadedFile)
@@ -22,7 +31,8 @@ class UploadedFileAdmin(admin.ModelAdmin):
 
     def changeform_view(self, request, *args, **kwargs):
         try:
-            return super().changeform_view(request, *args, **kwargs)
+            with self.warning_of_files_left(request):
+                return super().changeform_view(request, *args, **kwargs)
         except StorageUnavailable as error:
             # Raised inside the view's transaction, so nothing was saved: back to the form.
             self.message_user(request, str(error), messages.ERROR)
@@ -32,5 +42,30 @@ class UploadedFileAdmin(admin.ModelAdmin):
             # no row will point at the file, so it goes too.
             stored = getattr(request, "stored_upload", None)
             if stored:
-                stored.storage.delete(stored.name)
+                remove_quietly(stored.storage, stored.name)
             raise
+
+    def delete_view(self, request, *args, **kwargs):
+        with self.warning_of_files_left(request):
+            return super().delete_view(request, *args, **kwargs)
+
+    def changelist_view(self, request, *args, **kwargs):
+        # Where the "delete selected" action runs.
+        with self.warning_of_files_left(request):
+            return super().changelist_view(request, *args, **kwargs)
+
+    @contextmanager
+    def warning_of_files_left(self, request):
+        """Tell the editor when deleted or replaced files could not be removed from storage."""
+        with deletion_failures() as failures:
+            yield
+        if failures:
+            names = ", ".join(posixpath.basename(name) for name, _ in failures)
+            errors = ", ".join(sorted({describe_error(error) for _, error in failures}))
+            self.message_user(
+                request,
+                f"The storage could not delete {len(failures)} file(s) ({errors}): {names}. "
+                "They are listed for removal, which `manage.py reconcile_media --fix` does "
+                "once the storage answers again.",
+                messages.WARNING,
+            )

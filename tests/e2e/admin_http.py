@@ -52,13 +52,16 @@ class AdminSession:
         return self.request("GET", path)
 
     def post_form(self, path, fields, page, files=()):
-        """POST a form as the browser would, with the CSRF token of the page it came from."""
+        """POST a form as the browser would, with the CSRF token of the page it came from.
+
+        A field given a list is sent once for each of its values, as checkboxes are."""
         token = CSRF_TOKEN.search(page.decode())[1]
         boundary = secrets.token_hex(16)
         parts = [
             f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'
             f"{value}\r\n".encode()
-            for name, value in {"csrfmiddlewaretoken": token, **fields}.items()
+            for name, values in {"csrfmiddlewaretoken": token, **fields}.items()
+            for value in (values if isinstance(values, list) else [values])
         ]
         for name, filename, content in files:
             parts.append(

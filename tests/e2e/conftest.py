@@ -160,6 +160,13 @@ def running_app(image_dir, environ, log):
             check=False,
         )
         assert result.returncode == 0, result.stdout + result.stderr
+    with running_server(image_dir, environ, log) as port:
+        yield port
+
+
+@contextmanager
+def running_server(image_dir, environ, log):
+    """The Dockerfile's CMD, its output in log, until it answers; yields its port."""
     port = free_port()
     with log.open("wb") as output:
         server = subprocess.Popen(

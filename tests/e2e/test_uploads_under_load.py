@@ -2,12 +2,16 @@
 
 The app runs as the Dockerfile's CMD (tests/e2e/conftest.py), on PostgreSQL and a local folder
 or a real S3 server over HTTP; the admin is used over HTTP as a browser behind the platform's
-load balancer would.
+load balancer would. After each test, rows and stored files match, or `reconcile_media --fix`
+makes them match and says what it did.
 """
 
 import os
+import re
 import secrets
+import subprocess
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
@@ -62,13 +66,40 @@ def environment(database_dsn, storage_dsn):
     }
 
 
-def rows(database_dsn):
-    """The stored names of every UploadedFile, read straight from the database."""
+def rows(database_dsn, column="file"):
+    """A column of every UploadedFile (its stored name), read straight from the database."""
     with psycopg2.connect(database_dsn) as connection, connection.cursor() as cursor:
-        cursor.execute("SELECT file FROM uploader_uploadedfile")
-        names = [name for (name,) in cursor.fetchall()]
+        cursor.execute(f"SELECT {column} FROM uploader_uploadedfile")  # noqa: S608 (ours)
+        values = [value for (value,) in cursor.fetchall()]
     connection.close()
-    return names
+    return values
+
+
+def manage(image_dir, environ, *arguments):
+    """Run a manage.py command in the app's environment, as an operator would on the platform."""
+    return subprocess.run(
+        [VENV_BIN / "python", "manage.py", *arguments],
+        cwd=image_dir,
+        env=environ,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def reconciled(image_dir, environ):
+    """Check that rows and stored files match; if not, `reconcile_media --fix` (the app is
+    idle: no grace period) must make them match. Returns what the commands printed."""
+    check = manage(image_dir, environ, "reconcile_media")
+    if check.returncode == 0:
+        assert check.stdout.endswith("rows and stored files match.\n")
+        return check.stdout
+    assert check.returncode == 1, check.stderr
+    fix = manage(image_dir, environ, "reconcile_media", "--fix", "--grace-period", "0")
+    assert fix.returncode == 0, fix.stdout + fix.stderr
+    assert "Removed " in fix.stdout
+    assert manage(image_dir, environ, "reconcile_media").returncode == 0
+    return check.stdout + check.stderr + fix.stdout
 
 
 @pytest.fixture(params=["local folder", "S3 over HTTP"])
@@ -94,6 +125,9 @@ def test_concurrent_same_name_uploads_keep_every_file(image_dir, tmp_path, stora
             answers = list(pool.map(upload, contents))
 
         assert answers == [(302, CHANGELIST)] * CONCURRENT_UPLOADS
+        assert reconciled(image_dir, environment(database, storage.dsn)).startswith(
+            f"{CONCURRENT_UPLOADS} rows, {CONCURRENT_UPLOADS} stored files: rows and stored "
+        )
         names = rows(database)
         assert len(set(names)) == CONCURRENT_UPLOADS
         assert all(name.endswith("/same-name.txt") for name in names)
@@ -125,6 +159,7 @@ def test_s3_stopped_mid_run_loses_nothing_and_orphans_nothing(image_dir, tmp_pat
         fresh_database() as database,
         running_app(image_dir, environment(database, bucket.dsn), tmp_path / "server.log") as port,
     ):
+        environ = environment(database, bucket.dsn)
         admin = AdminSession(port, USERNAME, PASSWORD)
         assert admin.upload("before.txt", b"stored before the outage") == (302, CHANGELIST)
 
@@ -143,6 +178,7 @@ def test_s3_stopped_mid_run_loses_nothing_and_orphans_nothing(image_dir, tmp_pat
         assert admin.get("/readyz")[0] == 200
         assert admin.upload("after.txt", b"stored after the outage") == (302, CHANGELIST)
 
+        reconciled(image_dir, environ)
         names = rows(database)
         stored = bucket.files()
     assert sorted(name.rsplit("/", 1)[1] for name in names) == ["after.txt", "before.txt"]
@@ -188,6 +224,7 @@ def test_postgresql_stopped_mid_run_loses_nothing_and_orphans_nothing(
         # The database refuses the row after the file was stored: the file goes again.
         with refused_inserts(cluster.dsn):
             assert admin.upload("refused.txt", b"refused by the database", page)[0] == 500
+        reconciled(image_dir, environment(cluster.dsn, folder.dsn))
         names = rows(cluster.dsn)
     assert sorted(name.rsplit("/", 1)[1] for name in names) == ["after.txt", "before.txt"]
     stored = folder.files()
@@ -212,3 +249,98 @@ def refused_inserts(database_dsn):
         with psycopg2.connect(database_dsn) as connection, connection.cursor() as cursor:
             cursor.execute("DROP TRIGGER refuse ON uploader_uploadedfile; DROP FUNCTION refuse()")
         connection.close()
+
+
+def test_deleting_while_s3_is_down_is_told_logged_and_finished_by_reconcile_media(
+    image_dir, tmp_path, stoppable_s3
+):
+    endpoint, holder, restart = stoppable_s3
+    bucket = Bucket(endpoint)
+    log = tmp_path / "server.log"
+    with (
+        fresh_database() as database,
+        running_app(image_dir, environment(database, bucket.dsn), log) as port,
+    ):
+        environ = environment(database, bucket.dsn)
+        admin = AdminSession(port, USERNAME, PASSWORD)
+        page = admin.get(ADD)[2]
+        for number in range(5):
+            assert admin.upload(f"file-{number}.txt", b"kept", page) == (302, CHANGELIST)
+        names = sorted(rows(database))
+
+        holder["server"].stop()
+        changelist = admin.get(CHANGELIST)[2]
+        fields = {"action": "delete_selected", "post": "yes"}
+        fields["_selected_action"] = [str(pk) for pk in rows(database, "id")]
+        assert admin.post_form(CHANGELIST, fields, changelist)[0] == 302
+        message = admin.get(CHANGELIST)[2].decode()
+        assert rows(database) == []
+        assert "The storage could not delete 5 file(s) (EndpointConnectionError)" in message
+        logged = re.findall(r"Could not delete (\S+) in the storage: (\w+)", log.read_text())
+        assert sorted(logged) == [(name, "EndpointConnectionError") for name in names]
+
+        restart()
+        assert sorted(bucket.files()) == names  # kept, but listed for removal
+        report = reconciled(image_dir, environ)
+    assert sorted(re.findall(r"Removed deleted row's file (\S+)", report)) == names
+    assert bucket.files() == {}
+
+
+def test_an_upload_whose_answer_is_lost_leaves_no_file(image_dir, tmp_path, answer_losing_proxy):
+    bucket = Bucket(answer_losing_proxy.endpoint)
+    log = tmp_path / "server.log"
+    with (
+        fresh_database() as database,
+        running_app(image_dir, environment(database, bucket.dsn), log) as port,
+    ):
+        admin = AdminSession(port, USERNAME, PASSWORD)
+        page = admin.get(ADD)[2]
+
+        answer_losing_proxy.losing.set()
+        answer = admin.upload("lost.txt", b"stored, but the answer was lost", page)
+        answer_losing_proxy.losing.clear()
+
+        assert answer == (302, ADD)
+        message = admin.get(ADD)[2].decode()
+        assert "The file could not be stored (ConnectionClosedError)" in message
+        assert re.search(r"Could not store \w+/lost\.txt in the storage: ", log.read_text())
+        assert rows(database) == []
+        assert bucket.files() == {}
+        reconciled(image_dir, environment(database, bucket.dsn))
+
+
+def test_a_brief_s3_outage_during_a_burst_leaves_rows_and_files_matching(
+    image_dir, tmp_path, stoppable_s3
+):
+    endpoint, holder, restart = stoppable_s3
+    bucket = Bucket(endpoint)
+    uploads = 60
+    with (
+        fresh_database() as database,
+        running_app(image_dir, environment(database, bucket.dsn), tmp_path / "server.log") as port,
+    ):
+        admin = AdminSession(port, USERNAME, PASSWORD)
+        page = admin.get(ADD)[2]
+        done = []
+
+        def upload(number):
+            answer = admin.upload(f"burst-{number}.txt", b"%d\n" % number * 5000, page)
+            done.append(answer)
+            return answer
+
+        with ThreadPoolExecutor(8) as pool:
+            answers = pool.map(upload, range(uploads))
+            deadline = time.monotonic() + 60
+            while len(done) < uploads // 3 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            holder["server"].stop()  # mid-burst, uploads in flight
+            time.sleep(2)
+            restart()
+            answers = list(answers)
+
+        assert set(answers) <= {(302, CHANGELIST), (302, ADD)}
+        saved = answers.count((302, CHANGELIST))
+        assert len(rows(database)) == saved
+        reconciled(image_dir, environment(database, bucket.dsn))
+        names = rows(database)
+        assert set(bucket.files()) == set(names)

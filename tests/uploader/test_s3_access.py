@@ -1,13 +1,16 @@
 """Public and private buckets: the admin's link must fetch the file in both."""
 
+import json
 import urllib.parse
 import urllib.request
 
+import boto3
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
+from moto.core.authorization import enable_iam_authentication
 
-from tests.conftest import bucket_on
+from tests.conftest import bucket_on, on_server
 from uploader.models import UploadedFile
 
 pytestmark = pytest.mark.django_db
@@ -58,3 +61,63 @@ def test_private_bucket_links_are_signed_and_expire(admin_client, use_storage, b
     assert int(query["X-Amz-Expires"][0]) <= 3600
     grants = bucket.Object(UploadedFile.objects.get().file.name).Acl().grants
     assert [grant["Permission"] for grant in grants] == ["FULL_CONTROL"]
+
+
+@pytest.fixture
+def store_only_dsn(moto_server, bucket_dsn):
+    """The DSN of an IAM user that may store and delete files in the bucket, but neither list
+    nor read it, as a least-privilege uploader is set up (AWS then answers 403 to a HEAD of a
+    name that is not there)."""
+    bucket, dsn = bucket_dsn
+    iam = boto3.client("iam", **on_server(moto_server))
+    user = f"uploader-{bucket.name}"
+    iam.create_user(UserName=user)
+    iam.put_user_policy(
+        UserName=user,
+        PolicyName="store-only",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": ["s3:PutObject", "s3:PutObjectAcl", "s3:DeleteObject"],
+                        "Resource": f"arn:aws:s3:::{bucket.name}/*",
+                    }
+                ],
+            }
+        ),
+    )
+    key = iam.create_access_key(UserName=user)["AccessKey"]
+    secret = urllib.parse.quote(key["SecretAccessKey"], safe="")
+    return dsn.replace("key:secret@", f"{key['AccessKeyId']}:{secret}@")
+
+
+def test_credentials_that_cannot_list_the_bucket_store_files_and_are_ready(
+    client, admin_client, use_storage, bucket_dsn, store_only_dsn
+):
+    bucket, _ = bucket_dsn
+    use_storage(store_only_dsn)
+
+    # moto enforces the user's policy only while IAM authentication is on.
+    with enable_iam_authentication():
+        for content in (b"first", b"second"):
+            admin_client.post(
+                reverse("admin:uploader_uploadedfile_add"),
+                {"file": SimpleUploadedFile("report.txt", content)},
+            )
+        ready = client.get("/readyz")
+        # The same user with a wrong secret is refused.
+        use_storage(store_only_dsn.replace("@", "x@", 1))
+        refused = client.get("/readyz")
+
+    names = UploadedFile.objects.values_list("file", flat=True)
+    assert sorted(bucket.Object(name).get()["Body"].read() for name in names) == [
+        b"first",
+        b"second",
+    ]
+    assert (ready.status_code, ready.text) == (200, "ready\n")
+    assert (refused.status_code, refused.text) == (
+        503,
+        "storage: ClientError (SignatureDoesNotMatch)\n",
+    )

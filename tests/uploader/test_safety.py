@@ -29,6 +29,19 @@ def test_too_large_files_get_a_form_error_and_are_not_stored(admin_client, setti
     assert stored_files(media_root) == []
 
 
+def test_a_size_error_shows_bytes_when_the_rounded_sizes_look_equal(admin_client, settings):
+    settings.UPLOAD_MAX_SIZE = 10 * 10**6
+
+    response = admin_client.post(
+        ADD_URL, {"file": SimpleUploadedFile("big.bin", b"x" * (10 * 10**6 + 1))}
+    )
+
+    assert "This file is 10,000,001\xa0bytes; files can be 10,000,000\xa0bytes at most." in (
+        response.text
+    )
+    assert not UploadedFile.objects.exists()
+
+
 def test_files_up_to_the_limit_are_taken(admin_client, settings):
     settings.UPLOAD_MAX_SIZE = 1000
 
@@ -69,6 +82,33 @@ def test_long_names_are_cut_to_fit_keeping_the_extension(admin_client, media_roo
     assert len(uploaded.file.name) <= 255
     assert str(uploaded).startswith("aaaa")
     assert str(uploaded).endswith(".pdf")
+    assert (media_root / uploaded.file.name).read_bytes() == b"%PDF"
+
+
+@pytest.mark.parametrize("name", ["$$$", "\uff0e\uff0e\uff0e", "$$$.\uff0e"])
+def test_names_that_cleaning_would_empty_get_a_form_error(admin_client, media_root, name):
+    response = admin_client.post(ADD_URL, {"file": SimpleUploadedFile(name, b"content")})
+
+    assert response.status_code == 200
+    assert (
+        f"This file&#x27;s name has no letters or digits that can be kept ({name}): rename the "
+        "file, e.g. to report.pdf, and upload it again."
+    ) in response.text
+    assert not UploadedFile.objects.exists()
+    assert not media_root.exists()
+
+
+def test_names_too_long_for_local_disks_are_cut_to_255_bytes(admin_client, media_root):
+    # 204 characters, but 404 bytes in UTF-8: more than a local disk takes in a name.
+    name = "\u00e9" * 200 + ".pdf"
+
+    response = admin_client.post(ADD_URL, {"file": SimpleUploadedFile(name, b"%PDF")})
+
+    assert response["Location"] == reverse("admin:uploader_uploadedfile_changelist")
+    uploaded = UploadedFile.objects.get()
+    assert str(uploaded).startswith("\u00e9\u00e9\u00e9")
+    assert str(uploaded).endswith(".pdf")
+    assert len(str(uploaded).encode()) <= 255
     assert (media_root / uploaded.file.name).read_bytes() == b"%PDF"
 
 
@@ -118,7 +158,7 @@ def test_a_row_that_cannot_be_written_leaves_no_stored_file(
     with pytest.raises(Exception, match="disk full"):
         admin_client.post(ADD_URL, {"file": SimpleUploadedFile("report.txt", b"numbers")})
 
-    assert stored_files(media_root) == []
+    assert list(media_root.iterdir()) == []  # no file, nor the folder made for it
 
 
 @pytest.fixture
@@ -146,7 +186,7 @@ def test_a_commit_that_fails_after_the_row_was_written_leaves_no_stored_file(
         admin_client.post(ADD_URL, {"file": SimpleUploadedFile("report.txt", b"numbers")})
 
     assert not UploadedFile.objects.exists()
-    assert stored_files(media_root) == []
+    assert list(media_root.iterdir()) == []
 
 
 def test_deleting_removes_the_file_only_once_committed(
@@ -189,7 +229,7 @@ def test_bulk_delete_in_the_admin_removes_every_file(admin_client, media_root, t
 
     assert response.status_code == 302
     assert not UploadedFile.objects.exists()
-    assert stored_files(media_root) == []
+    assert list(media_root.iterdir()) == []  # no file, nor the folders made for them
 
 
 def test_replacing_the_file_removes_the_old_one(admin_client, media_root, transactional_db):
@@ -203,5 +243,5 @@ def test_replacing_the_file_removes_the_old_one(admin_client, media_root, transa
 
     assert response.status_code == 302
     uploaded.refresh_from_db()
-    assert not old.exists()
+    assert not old.parent.exists()
     assert (media_root / uploaded.file.name).read_bytes() == b"new"

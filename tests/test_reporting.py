@@ -1,0 +1,54 @@
+"""Error reports hide every credential; errors are logged to stderr at the configured level."""
+
+import sys
+import types
+
+import pytest
+from django.views.debug import ExceptionReporter
+
+from myapp.environment import ConfigurationError
+from tests.test_settings import load_settings  # noqa: F401 (a fixture)
+
+SECRET = "hunter2-in-a-frame"
+
+
+def fail_with_credentials_in_sight():
+    address = f"postgres://app:{SECRET}@db.example.com:5432/app"  # noqa: F841
+    conn_params = {"user": "app", "password": SECRET, "host": "db.example.com"}  # noqa: F841
+    conninfo = f"dbname=app user=app password={SECRET} host=db.example.com"  # noqa: F841
+    environ = types.MappingProxyType({"DEFAULT_STORAGE_DSN": f"s3://K:{SECRET}@b/"})  # noqa: F841
+    nested = [(f"https://user:{SECRET}@example.com/", {"api": {"token": SECRET}})]  # noqa: F841
+    raise RuntimeError("the database is down")
+
+
+@pytest.mark.parametrize("debug", [True, False])
+def test_reports_hide_credentials_in_every_variable(rf, settings, debug):
+    settings.DEBUG = debug
+    try:
+        fail_with_credentials_in_sight()
+    except RuntimeError:
+        reporter = ExceptionReporter(rf.get("/"), *sys.exc_info())
+
+    html, text = reporter.get_traceback_html(), reporter.get_traceback_text()
+
+    assert "the database is down" in html
+    # Local variables are on the HTML page only; masked, not dropped.
+    assert "app:********@db.example.com" in html
+    assert "password=******** host=db.example.com" in html
+    assert SECRET not in html
+    assert SECRET not in text
+
+
+def test_log_level_comes_from_the_environment(load_settings):  # noqa: F811
+    assert load_settings()["LOGGING"]["root"]["level"] == "INFO"
+    assert load_settings(DJANGO_LOG_LEVEL="warning")["LOGGING"]["root"]["level"] == "WARNING"
+
+
+def test_an_unknown_log_level_is_a_one_line_error(load_settings):  # noqa: F811
+    with pytest.raises(ConfigurationError) as error:
+        load_settings(DJANGO_LOG_LEVEL="verbose")
+
+    assert str(error.value) == (
+        "DJANGO_LOG_LEVEL='verbose' is not a log level: use DEBUG, INFO, WARNING, ERROR or "
+        "CRITICAL, e.g. DJANGO_LOG_LEVEL=INFO"
+    )
