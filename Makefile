@@ -27,8 +27,9 @@ superuser: $(VENV)/.run-installed
 	$(BIN)/python manage.py createsuperuser $(if $(DJANGO_SUPERUSER_USERNAME),--no-input)
 
 # The whole suite on PostgreSQL: DEFAULT_DATABASE_DSN if set, else a throwaway server.
+# A script path, not -m tests.postgres: django-storage-url installs a package named tests.
 test: $(VENV)/.test-installed
-	$(BIN)/python -m tests.postgres $(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python tests/postgres.py $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Static files through Uvicorn: the project's streaming middleware against WhiteNoise's own.
 benchmark: $(VENV)/.test-installed
