@@ -130,8 +130,9 @@ class ExceptionReporterFilter(SafeExceptionReporterFilter):
 def exit_on_configuration_error():
     """Stop the program with the error's one line instead of a traceback.
 
-    A database that cannot be reached fails wherever it is first used (not in commands that
-    need none, such as collectstatic): then too, one line says why. Other errors show as is.
+    A database that cannot be reached fails wherever it is first used, so commands that never
+    connect (the build's collectstatic) need none: then too, one line says why. Other errors
+    show as they are.
     """
     try:
         try:

@@ -274,8 +274,9 @@ UNREACHABLE = {
         r"mysql://u:\*\*\*@db.example.com/db' needs a database driver that is not installed",
     ),
     "GDAL not installed": (
-        lambda: f"postgis://u:{SECRET}@db.example.com/db",
-        "needs a database driver that is not installed",
+        lambda: f"postgis://u:{SECRET}@127.0.0.1:{closed_port()}/db",
+        # Where GDAL is installed, the backend loads and the server is found down instead.
+        "needs a database driver that is not installed|Connection refused",
     ),
     "SQLite folder missing": (
         lambda: "sqlite:////no-such-folder/db.sqlite3",
