@@ -71,7 +71,11 @@ S3_PARAMETERS = {
     ),
 }
 FILE_PARAMETERS = {
-    "url": (lambda value: value.endswith("/"), "url=%2Fmedia%2F"),
+    # Django serves static files under /static/ (STATIC_URL) and refuses a MEDIA_URL there.
+    "url": (
+        lambda value: value.endswith("/") and not value.startswith("/static/"),
+        "url=%2Fmedia%2F",
+    ),
 }
 SIZE_UNITS = {
     "": 1,
@@ -341,7 +345,7 @@ def check_database():
         reason = " ".join(first_line.split("failed:")[-1].split()).removeprefix("FATAL: ")
         if "timeout expired" in reason:
             raise DatabaseNoAnswer(
-                f"{described} gave no answer within {DATABASE_CONNECT_TIMEOUT} s: "
+                f"{described} gave no answer within {parameters['connect_timeout']} s: "
                 "check that the database server is up, and the host and port"
             ) from None
         advice = next(
@@ -368,6 +372,13 @@ def parse_storage_dsn(dsn):
     parameters = parse_qs(parts.query, keep_blank_values=True)
     if parts.scheme == "s3":
         check_parameters(dsn, parameters, S3_PARAMETERS, S3_DSN_EXAMPLE)
+        if parts.port is not None:
+            # django-storage-url always connects to https://HOST/, whatever the port.
+            raise ConfigurationError(
+                f"{shown(name, dsn)} has a port, which the storage ignores: name the server "
+                "with endpoint= instead, e.g. "
+                f"{S3_DSN_EXAMPLE}&endpoint=https%3A%2F%2Fs3.example.com%3A9000"
+            )
         if not parts.username or not parts.password:
             raise ConfigurationError(
                 f"{shown(name, dsn)} has no credentials: put the URL-encoded key and secret "

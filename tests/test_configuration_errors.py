@@ -52,6 +52,8 @@ MISTAKES = [
     ("DEFAULT_STORAGE_DSN", "file:///data/media/", "has no url="),
     ("DEFAULT_STORAGE_DSN", "file:///data/media/?url=%2Fmedia", "invalid url='/media'"),
     ("DEFAULT_STORAGE_DSN", "file:///data/media/?url=%2Fm%2F&acl=private", "unknown parameter"),
+    ("DEFAULT_STORAGE_DSN", "file:///data/media/?url=%2Fstatic%2Fmedia%2F", "invalid url"),
+    ("DEFAULT_STORAGE_DSN", f"s3://K:{SECRET}@b.s3.amazonaws.com:9000/", "storage ignores"),
     ("DEFAULT_STORAGE_DSN", "s3://my-bucket.s3.eu-central-1.amazonaws.com/", "no credentials"),
     ("DEFAULT_STORAGE_DSN", "s3://AKIAEXAMPLE@my-bucket.s3.amazonaws.com/", "no credentials"),
     ("DEFAULT_STORAGE_DSN", f"s3://K:{SECRET}@s3.eu-central-1.amazonaws.com/", "names no bucket"),
@@ -382,3 +384,13 @@ def test_the_server_refuses_a_bucket_s3_would_refuse(image_dir, tmp_path):
     server = run_in_image(image_dir, dockerfile_cmd_on(free_port()), **environ)
 
     assert_one_line(server, "DEFAULT_STORAGE_DSN=.* names the bucket 'ab', which S3 refuses")
+
+
+@pytest.mark.slow
+def test_a_missing_database_says_to_create_it(image_dir, cluster_with_password):
+    dsn = cluster_with_password.dsn.removesuffix("/postgres") + "/no_such_database"
+    environ = {"SECRET_KEY": KEY, "DOMAIN": "example.com", "DEFAULT_DATABASE_DSN": dsn}
+
+    result = run_in_image(image_dir, ["python", "manage.py", "migrate"], **environ)
+
+    assert_one_line(result, r'database "no_such_database" does not exist\): create the database')
