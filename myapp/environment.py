@@ -4,6 +4,7 @@ import logging
 import os
 import re
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
@@ -493,8 +494,12 @@ def check_before_serving():
             "(or set DJANGO_DEBUG=True for local development)."
         )
     check_storage()
+    # In a thread: Uvicorn's --reload and --workers import the app inside their event loop,
+    # where Django refuses to connect.
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        checked = executor.submit(check_database)
     try:
-        check_database()
+        checked.result()
     except DatabaseNoAnswer as error:
         logging.getLogger(__name__).warning("Starting anyway: %s", error)
 

@@ -13,6 +13,7 @@ from myapp.environment import ConfigurationError, check_storage, mask_password
 from tests import test_settings
 from tests.conftest import dockerfile_cmd_on
 from tests.postgres import PostgresUnavailable, TemporaryCluster
+from tests.test_health import probe
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
@@ -394,3 +395,30 @@ def test_a_missing_database_says_to_create_it(image_dir, cluster_with_password):
     result = run_in_image(image_dir, ["python", "manage.py", "migrate"], **environ)
 
     assert_one_line(result, r'database "no_such_database" does not exist\): create the database')
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", [["--reload", "--reload-dir", "myapp"], ["--workers", "2"]])
+def test_make_runs_server_checks_its_database_too(image_dir, tmp_path, mode):
+    # These import the app inside Uvicorn's event loop, where Django refuses to connect.
+    environ = {
+        "PATH": f"{VENV_BIN}:{os.defpath}",
+        "SECRET_KEY": KEY,
+        "DJANGO_DEBUG": "True",
+        "DEFAULT_DATABASE_DSN": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+    }
+    port = free_port()
+    server = subprocess.Popen(
+        [*dockerfile_cmd_on(port), *mode],
+        cwd=image_dir,
+        env=environ,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        answer = probe(f"http://127.0.0.1:{port}/healthz", retry_until_up=True)
+    finally:
+        server.terminate()
+        log = server.communicate(timeout=20)[1]
+    assert answer == (200, b"ok\n"), log
+    assert "Traceback" not in log
