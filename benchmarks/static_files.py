@@ -71,6 +71,8 @@ def measure(project, settings_module, args):
         "DJANGO_SETTINGS_MODULE": settings_module,
         "SECRET_KEY": "benchmark-only-" + "x" * 50,
         "DOMAIN": "127.0.0.1",
+        # The server checks its database at start: the copy has no data/ folder for SQLite.
+        "DEFAULT_DATABASE_DSN": "sqlite://:memory:",
     }
     with tempfile.TemporaryFile() as log:
         return run_and_measure(project, port, environ, log, args)

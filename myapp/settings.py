@@ -14,6 +14,7 @@ from django_storage_url import register_storage_class
 
 from myapp.environment import (
     ConfigurationError,
+    DATABASE_VARIABLES,
     get_boolean,
     get_database,
     get_hosts,
@@ -36,7 +37,7 @@ DATA_DIR = BASE_DIR / "data"
 # must never show debug pages to the world.
 DEBUG = get_boolean("DJANGO_DEBUG", default=False)
 
-# With DEBUG off the key must be set, and strong.
+# With DEBUG off the key must be set (check --deploy says whether it is strong enough).
 SECRET_KEY = get_secret_key("SECRET_KEY", required=not DEBUG)
 
 # The platform sets DOMAIN, plus comma-separated DOMAIN_ALIASES and DOMAIN_REDIRECTS.
@@ -128,9 +129,7 @@ WSGI_APPLICATION = "myapp.wsgi.application"
 
 # The platform sets the same DSN under both names; unset, an embedded SQLite database.
 DATABASES = {
-    "default": get_database(
-        "DEFAULT_DATABASE_DSN", "DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'db.sqlite3'}"
-    ),
+    "default": get_database(*DATABASE_VARIABLES, default=f"sqlite:///{DATA_DIR / 'db.sqlite3'}"),
 }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

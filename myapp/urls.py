@@ -5,10 +5,16 @@ import re
 from django.conf import settings
 from django.contrib import admin
 from django.urls import path, re_path
+from django.views.generic import RedirectView
 
 from myapp import views
 
+# The admin is the site: its pages, and its "View site" link (to /), say so.
+admin.site.site_header = "myapp administration"
+admin.site.site_title = "myapp admin"
+
 urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="admin:index")),
     path("admin/", admin.site.urls),
 ]
 

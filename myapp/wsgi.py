@@ -8,9 +8,10 @@ import os
 
 from django.core.wsgi import get_wsgi_application
 
-from myapp.environment import exit_on_configuration_error
+from myapp.environment import check_before_serving, exit_on_configuration_error
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "myapp.settings")
 
 with exit_on_configuration_error():
     application = get_wsgi_application()
+    check_before_serving()

@@ -1,9 +1,12 @@
 """A throwaway PostgreSQL server, made from the server binaries installed on the machine.
 
-The tests use it to stop a database mid-run. Run as a module, it runs a command with
+The tests use it to stop a database mid-run. Run as a script, it runs a command with
 DEFAULT_DATABASE_DSN pointing at one, unless that variable already names a server:
 
-    python -m tests.postgres python -m pytest
+    python tests/postgres.py python -m pytest
+
+(a script path, which works from any folder: `python -m tests.postgres` would find the package
+named tests that django-storage-url installs, unless run from the project's root).
 """
 
 import glob
@@ -45,12 +48,16 @@ def find_bindir():
 
 
 class TemporaryCluster:
-    """A cluster in a temporary folder, listening on a Unix socket there and nowhere else."""
+    """A cluster in a temporary folder, listening on a Unix socket there and nowhere else.
 
-    def __init__(self):
+    With a password, the postgres user needs it to connect; without, anyone connects.
+    """
+
+    def __init__(self, password=None):
         self.bindir = find_bindir()
         self.folder = Path(tempfile.mkdtemp(prefix="myapp-postgres-"))
         self.data = self.folder / "data"
+        self.password = password
         self.run_as = []
         if os.geteuid() == 0:
             # PostgreSQL refuses to run as root: run it as the postgres system user.
@@ -63,11 +70,18 @@ class TemporaryCluster:
                 ) from None
             os.chown(self.folder, user.pw_uid, user.pw_gid)
             self.run_as = ["runuser", "-u", "postgres", "--"]
-        self._run("initdb", "--pgdata", self.data, "--username", "postgres", "--auth", "trust")
+        authentication = ["--auth", "trust"]
+        if password:
+            password_file = self.folder / "password"
+            password_file.write_text(password)
+            authentication = ["--auth", "scram-sha-256", "--pwfile", password_file]
+        self._run("initdb", "--pgdata", self.data, "--username", "postgres", *authentication)
+        (self.folder / "password").unlink(missing_ok=True)
 
     @property
     def dsn(self):
-        return f"postgres://postgres@{quote(str(self.folder), safe='')}/postgres"
+        user = f"postgres:{quote(self.password, safe='')}" if self.password else "postgres"
+        return f"postgres://{user}@{quote(str(self.folder), safe='')}/postgres"
 
     def start(self):
         options = f"-c listen_addresses='' -c unix_socket_directories='{self.folder}' -c fsync=off"

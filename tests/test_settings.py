@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from django.core.checks import Tags, run_checks
+from django.core.management.utils import get_random_secret_key
 from django.views.debug import get_default_exception_reporter_filter
 from django_storage_url import get_storage
 from storages.backends.s3 import S3Storage
@@ -372,3 +373,61 @@ def test_local_media_storage_is_fine_in_debug(settings, use_storage):
     settings.DEBUG = True
 
     assert deploy_check_messages() == ([], [])
+
+
+@pytest.mark.parametrize(
+    ("dsn", "engine", "name", "host"),
+    [
+        ("sqlite://", "django.db.backends.sqlite3", ":memory:", ""),
+        ("sqlite://:memory:", "django.db.backends.sqlite3", ":memory:", None),
+        ("sqlite:////data/db.sqlite3", "django.db.backends.sqlite3", "/data/db.sqlite3", ""),
+        ("postgresql://u:p@db/x", "django.db.backends.postgresql", "x", "db"),
+        ("pgsql://u:p@db/x", "django.db.backends.postgresql", "x", "db"),
+        ("postgis://u:p@db/x", "django.contrib.gis.db.backends.postgis", "x", "db"),
+        (
+            "postgres://u:p@[2001:db8::1]:5432/x",
+            "django.db.backends.postgresql",
+            "x",
+            "2001:db8::1",
+        ),
+        (
+            "postgres://%2Fvar%2Frun%2Fpostgresql/x",
+            "django.db.backends.postgresql",
+            "x",
+            "/var/run/postgresql",
+        ),
+        (
+            "postgres://u@%2FUsers%2FMe%2Fpg:5433/x",
+            "django.db.backends.postgresql",
+            "x",
+            "/Users/Me/pg",
+        ),
+        ("mysql://u:p@db:3306/x", "django.db.backends.mysql", "x", "db"),
+    ],
+)
+def test_every_documented_database_dsn_form(load_settings, dsn, engine, name, host):
+    database = load_settings(DEFAULT_DATABASE_DSN=dsn)["DATABASES"]["default"]
+
+    assert (database["ENGINE"], database["NAME"], database.get("HOST")) == (engine, name, host)
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        secrets.token_urlsafe(50),
+        get_random_secret_key(),
+        secrets.token_hex(16),  # shorter than Django recommends: check --deploy says so
+        "django-insecure-" + secrets.token_urlsafe(50),
+        f"'{secrets.token_urlsafe(50)}'",
+    ],
+)
+def test_any_key_a_platform_could_generate_boots(load_settings, key):
+    assert load_settings(SECRET_KEY=key)["SECRET_KEY"] == key
+
+
+@pytest.mark.slow
+def test_deploy_check_reports_a_weak_key_that_still_boots():
+    result = run_manage_py("check", "--deploy", **{**PRODUCTION, "SECRET_KEY": "short-key"})
+
+    assert result.returncode == 0, result.stderr
+    assert "security.W009" in result.stderr
