@@ -13,8 +13,8 @@ from pathlib import Path
 from django_storage_url import register_storage_class
 
 from myapp.environment import (
-    ConfigurationError,
     DATABASE_VARIABLES,
+    ConfigurationError,
     get_boolean,
     get_database,
     get_hosts,
