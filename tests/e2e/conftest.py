@@ -24,6 +24,7 @@ from playwright.sync_api import sync_playwright
 from psycopg2 import sql
 
 from tests.conftest import BASE_DIR, VENV_BIN, bucket_on, dockerfile_cmd_on, free_port
+from tests.postgres import PostgresUnavailable, TemporaryCluster
 
 ARTIFACTS = BASE_DIR / "test-artifacts"
 # What it takes for Debian's Chromium to run headless as root in a container, and to keep
@@ -296,3 +297,20 @@ def pytest_runtest_makereport(item, call):
                 saved.append("screenshot.png")
         report.sections.append(("artefacts", f"{' and '.join(saved)} in {folder}/"))
     return report
+
+
+@pytest.fixture
+def stoppable_postgresql(request):
+    """A PostgreSQL server of its own, that a test can stop and start again.
+
+    Parametrized indirectly, its parameter is the password the server asks for.
+    """
+    try:
+        cluster = TemporaryCluster(password=getattr(request, "param", None))
+    except PostgresUnavailable as error:
+        # With DEFAULT_DATABASE_DSN naming a server elsewhere (Compose), there may be none here.
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(str(error))
+    with cluster:
+        yield cluster

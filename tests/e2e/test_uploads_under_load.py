@@ -22,7 +22,6 @@ from moto.server import ThreadedMotoServer
 from tests.conftest import VENV_BIN, bucket_on, free_port
 from tests.e2e.admin_http import AdminSession
 from tests.e2e.conftest import PASSWORD, USERNAME, fresh_database, running_app
-from tests.postgres import PostgresUnavailable, TemporaryCluster
 
 pytestmark = pytest.mark.slow
 
@@ -184,20 +183,6 @@ def test_s3_stopped_mid_run_loses_nothing_and_orphans_nothing(image_dir, tmp_pat
     assert sorted(name.rsplit("/", 1)[1] for name in names) == ["after.txt", "before.txt"]
     assert set(stored) == set(names)
     assert sorted(stored.values()) == [b"stored after the outage", b"stored before the outage"]
-
-
-@pytest.fixture
-def stoppable_postgresql():
-    """A PostgreSQL server of its own, that a test can stop and start again."""
-    try:
-        cluster = TemporaryCluster()
-    except PostgresUnavailable as error:
-        # With DEFAULT_DATABASE_DSN naming a server elsewhere (Compose), there may be none here.
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(str(error))
-    with cluster:
-        yield cluster
 
 
 def test_postgresql_stopped_mid_run_loses_nothing_and_orphans_nothing(
