@@ -30,9 +30,10 @@ superuser: $(VENV)/.run-installed
 test: $(VENV)/.test-installed
 	$(BIN)/python -m tests.postgres $(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# Static files through Uvicorn: the project's streaming middleware against WhiteNoise's own.
+# The whole app under the Dockerfile's CMD, as ratios to gunicorn, nginx and dd (docs/performance.md):
+# a table, benchmark-results.json and benchmark-results.png. Uses wrk and nginx when installed.
 benchmark: $(VENV)/.test-installed
-	$(BIN)/python -m benchmarks.static_files $(BENCHMARK_ARGS)
+	$(BIN)/python -m benchmarks.app $(BENCHMARK_ARGS)
 
 lint: $(VENV)/.test-installed
 	$(BIN)/ruff check .
