@@ -10,7 +10,7 @@ import time
 from urllib.parse import urlsplit
 
 CONNECTIONS = 16
-UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
+UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
 
 
 def client_name():
@@ -42,7 +42,9 @@ def _wrk(url, seconds, headers, pin):
 
 
 def _latency(output, percentile):
-    line = re.search(rf"^\s+{percentile}\s+([\d.]+)(us|ms|s)$", output, re.MULTILINE)
+    line = re.search(rf"^\s+{percentile}\s+([\d.]+)(us|ms|s|m)\s*$", output, re.MULTILINE)
+    if line is None:
+        raise RuntimeError(f"no {percentile} latency in wrk's output:\n{output}")
     value, unit = line.groups()
     return float(value) * UNITS[unit]
 
