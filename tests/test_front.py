@@ -1,6 +1,7 @@
 """Static files and /healthz as the Dockerfile's CMD serves them: answered by the ASGI front
 (myapp/front.py) before Django, with everything WhiteNoise gives kept."""
 
+import asyncio
 import gzip
 import http.client
 import json
@@ -208,3 +209,50 @@ def test_memory_is_bounded(settings, static_root, monkeypatch):
     assert sent[0]["status"] == 200
     body = b"".join(message.get("body", b"") for message in sent[1:])
     assert body == (static_root / on_disk.removeprefix("/static/")).read_bytes()
+
+
+def test_a_large_body_is_read_ahead_whole_and_in_order():
+    pieces = [os.urandom(50_000) for _ in range(60)]
+    messages = [{"type": "http.request", "body": piece, "more_body": True} for piece in pieces]
+    messages[-1]["more_body"] = False
+    received = []
+
+    async def receive():
+        await asyncio.sleep(0)  # as a network read would, let the reader run
+        return messages.pop(0)
+
+    async def read_all():
+        async with front.ReadAhead(receive) as read:
+            while True:
+                message = await read()
+                received.append(message)
+                if not message["more_body"]:
+                    return
+                for _ in range(5):  # Django takes its time with each piece
+                    await asyncio.sleep(0)
+
+    async_to_sync(read_all)()
+
+    assert b"".join(message["body"] for message in received) == b"".join(pieces)
+    # Fewer, larger pieces than the network's, none larger than the read-ahead allows.
+    assert 1 < len(received) < len(pieces)
+    assert max(len(message["body"]) for message in received) < front.READ_AHEAD + 50_000
+
+
+def test_a_disconnect_during_a_large_body_reaches_django():
+    messages = [
+        {"type": "http.request", "body": b"x" * 1000, "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+
+    async def receive():
+        return messages.pop(0)
+
+    async def read_two():
+        async with front.ReadAhead(receive) as read:
+            return [await read(), await read()]
+
+    first, second = async_to_sync(read_two)()
+
+    assert (first["body"], first["more_body"]) == (b"x" * 1000, True)
+    assert second == {"type": "http.disconnect"}
