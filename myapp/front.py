@@ -16,7 +16,7 @@ from whitenoise.middleware import WhiteNoiseMiddleware
 from myapp.responses import read_chunks
 
 # Static files up to this size are held in memory, up to MEMORY_BUDGET in all (the admin's
-# files, with their compressed variants, come to about 7 MB); the others are read from disk.
+# files, with their compressed variants, come to 4.3 MB); the others are read from disk.
 MEMORY_FILE_SIZE = 1024 * 1024
 MEMORY_BUDGET = 64 * 1024 * 1024
 # A request body is received ahead of Django's reading, up to this much: Django's thread then
