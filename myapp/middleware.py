@@ -1,11 +1,13 @@
-from whitenoise.middleware import WhiteNoiseMiddleware
+from whitenoise import middleware
 
 from myapp.responses import stream_asynchronously
 
 
-class AsyncWhiteNoiseMiddleware(WhiteNoiseMiddleware):
+class WhiteNoiseMiddleware(middleware.WhiteNoiseMiddleware):
     """WhiteNoise, streaming files in chunks when served through ASGI (Uvicorn)."""
 
     @staticmethod
     def serve(static_file, request):
-        return stream_asynchronously(request, WhiteNoiseMiddleware.serve(static_file, request))
+        return stream_asynchronously(
+            request, middleware.WhiteNoiseMiddleware.serve(static_file, request)
+        )

@@ -4,76 +4,49 @@ Django settings for myapp.
 Every service is attached through an environment variable, as a twelve-factor app:
 the database through DEFAULT_DATABASE_DSN, media storage through DEFAULT_STORAGE_DSN.
 With nothing set, the project runs on embedded defaults kept under data/.
+The readers (get_value, get_boolean...) turn a mistaken value into a one-line error.
 
 https://docs.djangoproject.com/en/5.2/ref/settings/
 """
 
 from pathlib import Path
 
+import dj_database_url
 from django_storage_url import register_storage_class
 
+from myapp import database, storages
 from myapp.environment import (
-    DATABASE_VARIABLES,
     ConfigurationError,
     get_boolean,
-    get_database,
     get_hosts,
     get_integer,
     get_secret_key,
     get_size,
     get_value,
-    parse_storage_dsn,
 )
 
+# Build paths inside the project like this: BASE_DIR / 'subdir'.
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 # Where the embedded defaults keep their data; Docker mounts ./data here as /data.
 DATA_DIR = BASE_DIR / "data"
 
 
-# Security
-
 # Only an explicit true value turns DEBUG on: a deployment that forgets the variable
 # must never show debug pages to the world.
 DEBUG = get_boolean("DJANGO_DEBUG", default=False)
 
 # With DEBUG off the key must be set (check --deploy says whether it is strong enough).
-SECRET_KEY = get_secret_key("SECRET_KEY", required=not DEBUG)
+# In DEBUG, unset, a key that is public: never one for production.
+SECRET_KEY = get_secret_key(
+    "SECRET_KEY", development_key="django-insecure-local-development-only", required=not DEBUG
+)
 
 # The platform sets DOMAIN, plus comma-separated DOMAIN_ALIASES and DOMAIN_REDIRECTS.
 ALLOWED_HOSTS = get_hosts("DOMAIN") + get_hosts("DOMAIN_ALIASES") + get_hosts("DOMAIN_REDIRECTS")
 if DEBUG:
     ALLOWED_HOSTS += ["localhost", "127.0.0.1", "[::1]"]
 
-# TLS ends at the platform's load balancer, which says so in X-Forwarded-Proto.
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-
-# Plain HTTP is redirected to HTTPS (the health checks answer before that, in
-# myapp/health.py). Off in DEBUG, which `make run` serves over plain HTTP.
-SECURE_SSL_REDIRECT = get_boolean("SECURE_SSL_REDIRECT", default=not DEBUG)
-
-# HSTS: browsers that once saw the site over HTTPS refuse plain HTTP to it and to its
-# subdomains for a year. Preload only consents to the site being built into browsers' HSTS
-# lists; it is in them only once submitted at https://hstspreload.org/, and removal takes
-# months: set SECURE_HSTS_SECONDS=0 until every subdomain serves HTTPS.
-SECURE_HSTS_SECONDS = get_integer("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
-SECURE_HSTS_INCLUDE_SUBDOMAINS = True
-SECURE_HSTS_PRELOAD = True
-
-# Cookies go over HTTPS only; the __Secure- prefix makes browsers enforce it, so that plain
-# HTTP cannot plant one. DEBUG keeps plain names over `make run`'s plain HTTP.
-SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = not DEBUG
-SESSION_COOKIE_NAME = "sessionid" if DEBUG else "__Secure-sessionid"
-CSRF_COOKIE_NAME = "csrftoken" if DEBUG else "__Secure-csrftoken"
-
-# Django's defaults, stated because check --deploy relies on them: no MIME sniffing, no
-# full URLs in Referer headers to other sites, no framing (clickjacking).
-SECURE_CONTENT_TYPE_NOSNIFF = True
-SECURE_REFERRER_POLICY = "same-origin"
-X_FRAME_OPTIONS = "DENY"
-
-# Error pages and reports hide settings that hold secrets; this hides DSNs too.
-DEFAULT_EXCEPTION_REPORTER_FILTER = "myapp.reporting.ExceptionReporterFilter"
 
 # Application definition
 
@@ -93,8 +66,9 @@ MIDDLEWARE = [
     # First: the platform's probes get an answer whatever their Host header or scheme.
     "myapp.health.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    # WhiteNoise, right after SecurityMiddleware, serves the collected static files.
-    "myapp.middleware.AsyncWhiteNoiseMiddleware",
+    # WhiteNoise, right after SecurityMiddleware, serves the collected static files (streamed
+    # in chunks under Uvicorn: myapp/middleware.py).
+    "myapp.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -120,19 +94,18 @@ TEMPLATES = [
     },
 ]
 
-ASGI_APPLICATION = "myapp.asgi.application"
 WSGI_APPLICATION = "myapp.wsgi.application"
 
 
 # Database
 # https://docs.djangoproject.com/en/5.2/ref/settings/#databases
 
-# The platform sets the same DSN under both names; unset, an embedded SQLite database.
-DATABASES = {
-    "default": get_database(*DATABASE_VARIABLES, default=f"sqlite:///{DATA_DIR / 'db.sqlite3'}"),
-}
-
-DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# DEFAULT_DATABASE_DSN (or DATABASE_URL, the platform's other name for it), checked first by
+# myapp/database.py; unset, an embedded SQLite database.
+DATABASE_URL = database.get_dsn(default=f"sqlite:///{DATA_DIR / 'db.sqlite3'}")
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL)}
+# dj-database-url lowercases a Unix socket's folder given as the host (%2Fvar%2Frun%2Fpostgresql).
+database.keep_socket_folder(DATABASES["default"], DATABASE_URL)
 
 
 # Password validation
@@ -156,7 +129,7 @@ USE_TZ = True
 
 
 # Static files (CSS, JavaScript, Images), collected at build time and served by WhiteNoise
-# https://whitenoise.readthedocs.io/
+# https://docs.djangoproject.com/en/5.2/howto/static-files/
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
@@ -170,14 +143,12 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 DEFAULT_STORAGE_DSN = get_value(
     "DEFAULT_STORAGE_DSN", default=(DATA_DIR / "media").as_uri() + "/?url=%2Fmedia%2F"
 )
-# For local folders, MEDIA_ROOT and MEDIA_URL come from the DSN (urls.py serves them in DEBUG).
-MEDIA_ROOT, MEDIA_URL = parse_storage_dsn(DEFAULT_STORAGE_DSN)
-
-# The largest file the uploader takes, e.g. UPLOAD_MAX_SIZE=100MB or 1.5GB or 1048576.
-UPLOAD_MAX_SIZE = get_size("UPLOAD_MAX_SIZE", default=100 * 10**6)
+# The storage class checks the DSN's options (myapp/storages.py). A local folder's DSN gives
+# MEDIA_ROOT and MEDIA_URL (urls.py serves them in DEBUG); a bucket serves its own URLs.
+MEDIA_ROOT, MEDIA_URL = storages.media_location(DEFAULT_STORAGE_DSN)
 
 # django-storage-url picks the storage class by the DSN's scheme: the project's own add the
-# endpoint= and acl=none options, and never overwrite a file (myapp/storages.py).
+# endpoint= and acl=none options, and never overwrite a file.
 register_storage_class("file", "myapp.storages.FileSystemStorage")
 register_storage_class("s3", "myapp.storages.S3Storage")
 
@@ -191,13 +162,53 @@ STORAGES = {
     },
 }
 
+# The largest file the uploader takes, e.g. UPLOAD_MAX_SIZE=100MB or 1.5GB or 1048576.
+UPLOAD_MAX_SIZE = get_size("UPLOAD_MAX_SIZE", default=100 * 10**6)
+
+
+# Default primary key field type
+# https://docs.djangoproject.com/en/5.2/ref/settings/#default-auto-field
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+
+# Production hardening, beyond the tutorial: what `manage.py check --deploy` asks for.
+# https://docs.djangoproject.com/en/5.2/howto/deployment/checklist/
+
+# TLS ends at the platform's load balancer, which says so in X-Forwarded-Proto.
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# Plain HTTP is redirected to HTTPS (not /healthz nor /readyz: myapp/health.py answers first).
+# Off in DEBUG, which `make run` serves over plain HTTP.
+SECURE_SSL_REDIRECT = get_boolean("SECURE_SSL_REDIRECT", default=not DEBUG)
+
+# HSTS for a year, subdomains and preload consent included (set 0 until every subdomain serves
+# HTTPS; being in browsers' preload lists needs https://hstspreload.org/, and leaving takes months).
+SECURE_HSTS_SECONDS = get_integer("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+SECURE_HSTS_PRELOAD = True
+
+# Cookies over HTTPS only, and __Secure- names so that browsers refuse them over plain HTTP.
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = not DEBUG
+SESSION_COOKIE_NAME = "sessionid" if DEBUG else "__Secure-sessionid"
+CSRF_COOKIE_NAME = "csrftoken" if DEBUG else "__Secure-csrftoken"
+
+# Django's defaults, stated because check --deploy relies on them: no MIME sniffing, no full
+# URLs in Referer headers to other sites, no framing (clickjacking).
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+
+# Error pages and reports hide settings that hold secrets, DSNs too (myapp/reporting.py).
+DEFAULT_EXCEPTION_REPORTER_FILTER = "myapp.reporting.ExceptionReporterFilter"
+
 
 # Logging: everything to stderr, where the platform (and Docker) collect it. Errors come with
 # their traceback: a 500's from django.request, with the request's path; a storage failure's
 # from the uploader, with the file's name and the error's type. No log line holds a secret.
 # DJANGO_LOG_LEVEL: DEBUG, INFO (the default), WARNING, ERROR or CRITICAL.
 
-LOG_LEVEL = (get_value("DJANGO_LOG_LEVEL") or "INFO").upper()
+LOG_LEVEL = get_value("DJANGO_LOG_LEVEL", default="INFO").upper()
 if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
     raise ConfigurationError(
         f"DJANGO_LOG_LEVEL={LOG_LEVEL.lower()!r} is not a log level: use DEBUG, INFO, WARNING, "

@@ -3,15 +3,30 @@
 import mimetypes
 import os
 import posixpath
-from urllib.parse import urlsplit
+import re
+from pathlib import Path
+from typing import ClassVar
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from django.core.files.storage import FileSystemStorage as DjangoFileSystemStorage
+from django.core.files.storage import storages
 from django.utils.http import content_disposition_header
 from django_storage_url.backends.s3 import S3Storage as DSNS3Storage
 
-from myapp.environment import parse_storage_dsn
+from myapp.environment import (
+    FALSE_VALUES,
+    HOST_NAME,
+    TRUE_VALUES,
+    ConfigurationError,
+    get_value,
+    mask_password,
+    shown,
+    split_dsn,
+)
+
+VARIABLE = "DEFAULT_STORAGE_DSN"
 
 # The longest file name (one part of a path) that common local file systems hold, in bytes.
 MAX_NAME_BYTES = 255
@@ -31,6 +46,14 @@ INLINE_TYPES = {
 PARTS_IN_FLIGHT = 2
 PART_SIZE = 5 * 1024 * 1024
 
+HTTP_URL = re.compile(r"https?://[^/?#@\s]+(/[^\s]*)?", re.IGNORECASE)
+# An S3 endpoint's own host name, e.g. s3.eu-central-1.amazonaws.com, has no bucket in front.
+AWS_ENDPOINT = re.compile(r"s3[.-]([a-z0-9-]+\.)?amazonaws\.com", re.IGNORECASE)
+# The names botocore accepts for a region.
+S3_REGION = re.compile(r"(?![0-9]+$)(?!-)[a-zA-Z0-9-]{1,63}(?<!-)")
+# Ports a URL can name: urlsplit() reads 0 to 65535, but nothing listens on port 0.
+PORTS = range(1, 65536)
+
 
 def content_headers(name):
     """The Content-Type (guessed from the name, never from the uploader's browser) and, for
@@ -48,16 +71,91 @@ def content_headers(name):
     }
 
 
-class FileSystemStorage(DjangoFileSystemStorage):
-    """A file:// DSN's folder, located exactly where the settings' MEDIA_ROOT says.
+def media_location(dsn):
+    """Check a storage DSN by the rules of the storage class its scheme names, and return
+    (MEDIA_ROOT, MEDIA_URL): a file:// DSN's folder and URL, empty for a bucket."""
+    parts = split_dsn(VARIABLE, dsn, S3Storage.EXAMPLE)
+    storage_class = {"file": FileSystemStorage, "s3": S3Storage}.get(parts.scheme)
+    if storage_class is None:
+        raise ConfigurationError(
+            f"{shown(VARIABLE, dsn)} has no supported scheme: "
+            f"use {FileSystemStorage.EXAMPLE} or {S3Storage.EXAMPLE}"
+        )
+    options = parse_qs(parts.query, keep_blank_values=True)
+    for option, values in options.items():
+        if option not in storage_class.OPTIONS:
+            raise ConfigurationError(
+                f"{shown(VARIABLE, dsn)} has an unknown parameter {option!r}: the known ones "
+                f"are {', '.join(storage_class.OPTIONS)}, e.g. {storage_class.EXAMPLE}"
+            )
+        is_valid, example = storage_class.OPTIONS[option]
+        if len(values) > 1:
+            raise ConfigurationError(
+                f"{shown(VARIABLE, dsn)} has {option}= {len(values)} times: keep one, "
+                f"e.g. {example}"
+            )
+        if not is_valid(values[0]):
+            raise ConfigurationError(
+                f"{shown(VARIABLE, dsn)} has an invalid {option}={mask_password(values[0])!r}: "
+                f"use e.g. {example}"
+            )
+    problem = storage_class.dsn_problem(parts, options)
+    if problem:
+        raise ConfigurationError(f"{shown(VARIABLE, dsn)} {problem}")
+    return storage_class.media_location(parts, options)
 
-    django-storage-url keeps percent-escapes in the path (a space stays "%20"), which
-    would put files in a folder other than MEDIA_ROOT.
+
+def check_storage():
+    """Build the media storage and its client as the first upload would, without a request."""
+    dsn = get_value(VARIABLE, "")
+    try:
+        storage = storages["default"]
+        # For S3, this builds the client and checks the bucket and region the DSN gives.
+        storage.url("startup-check")
+        bucket = getattr(storage, "bucket_name", None)
+    except Exception as error:
+        # Its type only: the error's text may quote the DSN's secret.
+        raise ConfigurationError(
+            f"{shown(VARIABLE, dsn)} cannot be used by the storage library "
+            f"({type(error).__name__}): check it against e.g. {S3Storage.EXAMPLE}"
+        ) from None
+    if bucket is not None and not S3Storage.BUCKET.fullmatch(bucket):
+        raise ConfigurationError(
+            f"{shown(VARIABLE, dsn)} names the bucket {bucket!r}, which S3 refuses: use 3 to 63 "
+            f"lowercase letters, digits, dots or hyphens, e.g. {S3Storage.EXAMPLE}"
+        )
+
+
+class FileSystemStorage(DjangoFileSystemStorage):
+    """A file:// DSN's folder: MEDIA_ROOT, served at MEDIA_URL, as the settings read them.
+
+    django-storage-url would keep percent-escapes in the path (a space stays "%20"), which
+    would put files in a folder other than MEDIA_ROOT; Django's storage uses the settings.
     """
 
+    EXAMPLE = "file:///data/media/?url=%2Fmedia%2F"
+    OPTIONS: ClassVar = {
+        # Django serves static files under /static/ (STATIC_URL) and refuses a MEDIA_URL there.
+        "url": (
+            lambda url: url.endswith("/") and not url.startswith("/static/"),
+            "url=%2Fmedia%2F",
+        ),
+    }
+
     def __init__(self, dsn):
-        location, base_url = parse_storage_dsn(str(dsn))
-        super().__init__(location=location, base_url=base_url)
+        super().__init__()
+
+    @classmethod
+    def dsn_problem(cls, parts, options):
+        if parts.netloc or not parts.path.startswith("/"):
+            return f"needs an absolute path after file://, e.g. {cls.EXAMPLE}"
+        if "url" not in options:
+            return f"has no url= to serve files at, e.g. {cls.EXAMPLE}"
+        return None
+
+    @staticmethod
+    def media_location(parts, options):
+        return Path(unquote(parts.path)), options["url"][0]
 
     def get_valid_name(self, name):
         """Django's cleaned name, cut to what local disks hold: 255 bytes, not characters.
@@ -109,7 +207,8 @@ class S3Storage(DSNS3Storage):
       its host), so http://localhost:9000/media/ links into bucket media, path style.
     - acl=none: send no ACL, for buckets with ACLs disabled (AWS's default since 2023),
       which reject the library's default public-read.
-    Files a browser could run as part of the site are stored as downloads.
+    Files a browser could run as part of the site are stored as downloads. The DSN's options
+    are checked here (OPTIONS, dsn_problem) when the settings load, before any request.
 
     No request asks whether a name is taken before a file is stored (the library's
     AWS_S3_FILE_OVERWRITE=False would): that costs a request per upload, is not atomic, and
@@ -118,6 +217,69 @@ class S3Storage(DSNS3Storage):
     same-named files apart: a million uploads have about one chance in 37 million of ever
     meeting.
     """
+
+    EXAMPLE = "s3://KEY:SECRET@BUCKET.s3.REGION.amazonaws.com/?auth=s3v4"
+    ACLS = (
+        "private",
+        "public-read",
+        "public-read-write",
+        "authenticated-read",
+        "bucket-owner-read",
+        "bucket-owner-full-control",
+        "aws-exec-read",
+        "log-delivery-write",
+        "none",  # send no ACL at all, for buckets whose ACLs are disabled
+    )
+    # Each query option: (check of its value, a valid example).
+    OPTIONS: ClassVar = {
+        "auth": (lambda value: value in {"s3v4", "s3"}, "auth=s3v4"),
+        "domain": (HOST_NAME.fullmatch, "domain=cdn.example.com"),
+        "url": (HTTP_URL.fullmatch, "url=https://cdn.example.com/media/"),
+        "acl": (lambda value: value in S3Storage.ACLS, f"acl=private (one of {', '.join(ACLS)})"),
+        "qs_auth": (lambda value: value.lower() in TRUE_VALUES | FALSE_VALUES, "qs_auth=true"),
+        "addressing_style": (
+            lambda value: value in {"auto", "path", "virtual"},
+            "addressing_style=path",
+        ),
+        "region_name": (S3_REGION.fullmatch, "region_name=eu-central-1"),
+        "endpoint": (lambda value: is_endpoint(value), "endpoint=https://s3.example.com:9000"),
+    }
+    # The names S3 accepts for a bucket, checked at start (check_storage) before any request.
+    BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+
+    @classmethod
+    def dsn_problem(cls, parts, options):
+        if parts.port is not None:
+            # django-storage-url always connects to https://HOST/, whatever the port.
+            return (
+                "has a port, which the storage ignores: name the server with endpoint= instead, "
+                f"e.g. {cls.EXAMPLE}&endpoint=https%3A%2F%2Fs3.example.com%3A9000"
+            )
+        if not parts.username or not parts.password:
+            return (
+                "has no credentials: put the URL-encoded key and secret before the bucket, "
+                f"e.g. {cls.EXAMPLE}"
+            )
+        if not parts.hostname or AWS_ENDPOINT.fullmatch(parts.hostname):
+            return f"names no bucket: put it before the host, e.g. {cls.EXAMPLE}"
+        if "." not in parts.hostname or not HOST_NAME.fullmatch(parts.hostname):
+            # django-storage-url reads the bucket and the service's host from this host name.
+            return (
+                "needs the bucket and the storage service's host name, dot-separated, "
+                f"e.g. {cls.EXAMPLE}"
+            )
+        signed = options.get("qs_auth", ["false"])[0].lower() in TRUE_VALUES
+        if signed and ("domain" in options or "url" in options):
+            # django-storages signs only the bucket's own URLs: a domain's links would fail.
+            return (
+                "has qs_auth=true with domain= or url=, but signed links come from the bucket "
+                f"itself: drop domain= and url=, e.g. {cls.EXAMPLE}&acl=private&qs_auth=true"
+            )
+        return None
+
+    @staticmethod
+    def media_location(parts, options):
+        return "", ""  # a bucket serves its own URLs
 
     def __init__(self, dsn):
         super().__init__(dsn)
@@ -158,3 +320,20 @@ class S3Storage(DSNS3Storage):
         for header, value in content_headers(name).items():
             parameters[header.replace("-", "")] = value
         return parameters
+
+
+def is_endpoint(value):
+    """Whether a URL can be an S3 endpoint: http(s), a host, maybe a port, and no path."""
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError:  # a port that is not a number, or over 65535
+        return False
+    host = parts.netloc.rsplit(":", 1)[0] if port is not None else parts.netloc
+    return (
+        parts.scheme.lower() in {"http", "https"}
+        and HOST_NAME.fullmatch(host) is not None
+        and (port is None or port in PORTS)
+        and parts.path in {"", "/"}
+        and not (parts.query or parts.fragment)
+    )

@@ -1,10 +1,9 @@
 """URL configuration for myapp: the admin, and uploaded files while developing."""
 
-import re
-
 from django.conf import settings
+from django.conf.urls.static import static
 from django.contrib import admin
-from django.urls import path, re_path
+from django.urls import path
 from django.views.generic import RedirectView
 
 from myapp import views
@@ -18,8 +17,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
 ]
 
-# Local media files are served by Django in development only; in production they live in
-# a bucket that serves them itself.
+# Local media files are served by Django in development only (a bucket serves its own: no
+# MEDIA_ROOT), as downloads when a browser could run them as part of the site (views.media).
 if settings.DEBUG and settings.MEDIA_ROOT:
-    media_prefix = re.escape(settings.MEDIA_URL.lstrip("/"))
-    urlpatterns += [re_path(rf"^{media_prefix}(?P<path>.*)$", views.media)]
+    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT, view=views.media)

@@ -1,13 +1,12 @@
-from django.conf import settings
 from django.views.static import serve
 
 from myapp.responses import stream_asynchronously
 from myapp.storages import content_headers
 
 
-def media(request, path):
+def media(request, path, document_root):
     """Serve an uploaded file in development as the bucket would: risky types as downloads."""
-    response = serve(request, path, document_root=settings.MEDIA_ROOT)
+    response = serve(request, path, document_root=document_root)
     for header, value in content_headers(path).items():
         response[header] = value
     return stream_asynchronously(request, response)

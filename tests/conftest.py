@@ -19,7 +19,7 @@ from django.urls import clear_url_caches
 from moto.server import ThreadedMotoServer
 
 import myapp.urls
-from myapp.environment import parse_storage_dsn
+from myapp.storages import media_location
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
@@ -31,7 +31,7 @@ def use_storage(settings):
 
     def use(dsn):
         settings.DEFAULT_STORAGE_DSN = dsn
-        settings.MEDIA_ROOT, settings.MEDIA_URL = parse_storage_dsn(dsn)
+        settings.MEDIA_ROOT, settings.MEDIA_URL = media_location(dsn)
         # A changed STORAGES setting makes Django build its storages anew, from the new DSN.
         settings.STORAGES = {**settings.STORAGES}
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from myapp.environment import ConfigurationError, check_storage, mask_password
+from myapp.environment import ConfigurationError, mask_password
+from myapp.storages import check_storage
 from tests import test_settings
 from tests.conftest import dockerfile_cmd_on
 from tests.postgres import PostgresUnavailable, TemporaryCluster

@@ -60,8 +60,20 @@ def test_defaults_need_no_service(load_settings):
     assert settings["MEDIA_URL"] == "/media/"
 
 
-def test_default_storage_keeps_files_in_data_media(load_settings):
-    storage = get_storage(load_settings()["DEFAULT_STORAGE_DSN"])
+@pytest.fixture
+def storage_of(settings):
+    """The storage that loaded settings build: django-storage-url's, by the DSN's scheme, from
+    the settings' MEDIA_ROOT and MEDIA_URL, which the DSN gave once."""
+
+    def build(loaded):
+        settings.MEDIA_ROOT, settings.MEDIA_URL = loaded["MEDIA_ROOT"], loaded["MEDIA_URL"]
+        return get_storage(loaded["DEFAULT_STORAGE_DSN"])
+
+    return build
+
+
+def test_default_storage_keeps_files_in_data_media(load_settings, storage_of):
+    storage = storage_of(load_settings())
 
     assert isinstance(storage, FileSystemStorage)
     assert Path(storage.location) == BASE_DIR / "data" / "media"
@@ -92,20 +104,22 @@ def test_default_database_dsn_wins_over_database_url(load_settings):
     assert settings["DATABASES"]["default"]["HOST"] == "primary"
 
 
-def test_file_dsn_sets_media_root_and_url(load_settings):
+def test_file_dsn_sets_media_root_and_url(load_settings, storage_of):
     settings = load_settings(DEFAULT_STORAGE_DSN="file:///data/media/?url=%2Fmedia%2F")
 
     assert settings["MEDIA_ROOT"] == Path("/data/media")
     assert settings["MEDIA_URL"] == "/media/"
-    storage = get_storage(settings["DEFAULT_STORAGE_DSN"])
+    storage = storage_of(settings)
     assert Path(storage.location) == settings["MEDIA_ROOT"]
 
 
-def test_file_dsn_with_escaped_characters_stores_where_media_root_says(load_settings, tmp_path):
+def test_file_dsn_with_escaped_characters_stores_where_media_root_says(
+    load_settings, storage_of, tmp_path
+):
     folder = tmp_path / "my media"
     settings = load_settings(DEFAULT_STORAGE_DSN=folder.as_uri() + "/?url=%2Fuploads%2F")
 
-    storage = get_storage(settings["DEFAULT_STORAGE_DSN"])
+    storage = storage_of(settings)
     assert settings["MEDIA_ROOT"] == folder
     assert Path(storage.location) == folder
     assert storage.url("a b.txt") == "/uploads/a%20b.txt"
@@ -131,7 +145,7 @@ def test_static_files_are_compressed_and_hashed(load_settings):
     assert settings["STORAGES"]["staticfiles"]["BACKEND"] == (
         "whitenoise.storage.CompressedManifestStaticFilesStorage"
     )
-    assert settings["MIDDLEWARE"].index("myapp.middleware.AsyncWhiteNoiseMiddleware") == 2
+    assert settings["MIDDLEWARE"].index("myapp.middleware.WhiteNoiseMiddleware") == 2
     assert settings["STATIC_ROOT"] == BASE_DIR / "staticfiles"
 
 

@@ -1,0 +1,115 @@
+"""The database DSN's rules, checked before dj-database-url reads it, and a first connection."""
+
+import re
+from urllib.parse import unquote
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+from django.db import DEFAULT_DB_ALIAS, connections
+
+from myapp.environment import ConfigurationError, get_value, shown, split_dsn
+
+# The platform sets the same DSN under both names.
+VARIABLES = ("DEFAULT_DATABASE_DSN", "DATABASE_URL")
+EXAMPLE = "postgres://USER:PASSWORD@HOST:5432/NAME"
+# How long the server's start waits for a database that accepts connections but does not answer
+# (libpq's connect_timeout): well within the platform's 20 s for a first answer.
+CONNECT_TIMEOUT = 5
+# libpq's and SQLite's reasons for refusing a connection, and what to do about each.
+ADVICE = [
+    (
+        "password authentication failed|role .* does not exist|no pg_hba.conf entry",
+        "correct the user and password (URL-encode special characters, e.g. %40 for @)",
+    ),
+    ("could not translate host name", "correct the host name"),
+    (
+        "Connection refused|No such file or directory|Network is unreachable|No route to host",
+        "start the database server, or correct the host and port",
+    ),
+    ('database ".*" does not exist', "create the database, or correct the name after the last /"),
+    (
+        "unable to open database file",
+        "create the SQLite file's folder and let the server write there, or correct the path",
+    ),
+]
+
+
+class DatabaseNoAnswer(ConfigurationError):
+    """The database accepted no connection in time: an outage as often as a mistake."""
+
+
+def variable():
+    """The name of the first DSN variable that is set, or None."""
+    return next((name for name in VARIABLES if get_value(name)), None)
+
+
+def get_dsn(default):
+    """Read the database DSN, refusing what dj-database-url would misread or quote in an error
+    (its errors may hold the password)."""
+    name = variable()
+    dsn = get_value(name) if name else default
+    # Documented by dj-database-url, though ":memory:" reads as a port that is not a number.
+    if name is None or dsn == "sqlite://:memory:":
+        return dsn
+    parts = split_dsn(name, dsn, EXAMPLE)
+    if parts.scheme not in dj_database_url.ENGINE_SCHEMES:
+        raise ConfigurationError(
+            f"{shown(name, dsn)} has an unknown scheme {parts.scheme!r}: "
+            f"use e.g. {EXAMPLE} (or sqlite:////ABSOLUTE/PATH.sqlite3)"
+        )
+    if not parts.path.lstrip("/") and parts.scheme != "sqlite":
+        raise ConfigurationError(
+            f"{shown(name, dsn)} names no database: end it with /NAME, e.g. {EXAMPLE}"
+        )
+    return dsn
+
+
+def keep_socket_folder(database, dsn):
+    """Give a Unix socket's folder its case back in a DATABASES entry: dj-database-url reads it,
+    URL-encoded as the host, through urlsplit(), which lowercases it."""
+    if database.get("HOST", "").startswith("/"):
+        parts = split_dsn(variable() or VARIABLES[0], dsn, EXAMPLE)
+        host = parts.netloc.rpartition("@")[2]
+        database["HOST"] = unquote(host.rpartition(":")[0] if parts.port else host)
+
+
+def check_connection():
+    """Connect to the default database once, or raise a ConfigurationError saying why not.
+
+    Without an answer within CONNECT_TIMEOUT, it raises DatabaseNoAnswer.
+    """
+    name = variable()
+    described = shown(name, get_value(name)) if name else VARIABLES[0]
+    try:
+        connection = connections[DEFAULT_DB_ALIAS]
+    except ImproperlyConfigured as error:
+        # Django could not load the scheme's backend: its driver (or GDAL) is not installed.
+        reason = str(error).splitlines()[0]
+        raise ConfigurationError(
+            f"{described} needs a database driver that is not installed ({reason}): "
+            f"use e.g. {EXAMPLE}, or add the driver to requirements.in"
+        ) from None
+    if not name:
+        database = connection.settings_dict["NAME"]
+        described += f" is not set, so the embedded SQLite database {database}"
+    parameters = connection.get_connection_params()
+    if connection.vendor == "postgresql":
+        parameters.setdefault("connect_timeout", CONNECT_TIMEOUT)
+    try:
+        connection.get_new_connection(parameters).close()
+    except connection.Database.Error as error:
+        # The driver's first line names the host, port or file, never the password.
+        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        reason = " ".join(first_line.split("failed:")[-1].split()).removeprefix("FATAL: ")
+        if "timeout expired" in reason:
+            raise DatabaseNoAnswer(
+                f"{described} gave no answer within {parameters['connect_timeout']} s: "
+                "check that the database server is up, and the host and port"
+            ) from None
+        advice = next(
+            (advice for pattern, advice in ADVICE if re.search(pattern, reason)),
+            "check the host, port, user, password and database name",
+        )
+        if not name:
+            advice += f", or set {VARIABLES[0]}"
+        raise ConfigurationError(f"{described} cannot be reached ({reason}): {advice}") from None
