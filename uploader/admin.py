@@ -5,14 +5,11 @@ from django.contrib import admin, messages
 from django.http import HttpResponseRedirect
 from django.utils.html import format_html
 
+from uploader import lifecycle
 from uploader.errors import describe_error
 from uploader.forms import UploadedFileForm
-from uploader.models import (
-    StorageUnavailable,
-    UploadedFile,
-    deletion_failures,
-    remove_quietly,
-)
+from uploader.lifecycle import StorageUnavailable
+from uploader.models import UploadedFile
 
 
 @admin.register(UploadedFile)
@@ -24,41 +21,31 @@ class UploadedFileAdmin(admin.ModelAdmin):
     def link(self, uploaded_file):
         return format_html('<a href="{}">{}</a>', uploaded_file.file.url, "Download")
 
-    def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
-        if "file" in form.changed_data:
-            request.stored_upload = obj.file
-
     def changeform_view(self, request, *args, **kwargs):
         try:
-            with self.warning_of_files_left(request):
+            with self.file_operations(request):
                 return super().changeform_view(request, *args, **kwargs)
         except StorageUnavailable as error:
             # Raised inside the view's transaction, so nothing was saved: back to the form.
             self.message_user(request, str(error), messages.ERROR)
             return HttpResponseRedirect(request.get_full_path())
-        except BaseException:
-            # The transaction failed after the file was stored (as late as its commit):
-            # no row will point at the file, so it goes too.
-            stored = getattr(request, "stored_upload", None)
-            if stored:
-                remove_quietly(stored.storage, stored.name)
-            raise
 
     def delete_view(self, request, *args, **kwargs):
-        with self.warning_of_files_left(request):
+        with self.file_operations(request):
             return super().delete_view(request, *args, **kwargs)
 
     def changelist_view(self, request, *args, **kwargs):
         # Where the "delete selected" action runs.
-        with self.warning_of_files_left(request):
+        with self.file_operations(request):
             return super().changelist_view(request, *args, **kwargs)
 
     @contextmanager
-    def warning_of_files_left(self, request):
-        """Tell the editor when deleted or replaced files could not be removed from storage."""
-        with deletion_failures() as failures:
+    def file_operations(self, request):
+        """Keep stored files in step with the view's transaction (uploader/lifecycle.py), and
+        tell the editor when deleted or replaced files could not be removed from storage."""
+        with lifecycle.file_operations() as operations:
             yield
+        failures = operations.failed_deletions
         if failures:
             names = ", ".join(posixpath.basename(name) for name, _ in failures)
             errors = ", ".join(sorted({describe_error(error) for _, error in failures}))

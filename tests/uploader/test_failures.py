@@ -33,7 +33,7 @@ def reconcile(*args):
 
 
 def storage_errors(caplog):
-    return [record.getMessage() for record in caplog.records if record.name == "uploader.models"]
+    return [record.getMessage() for record in caplog.records if record.name == "uploader.lifecycle"]
 
 
 @pytest.fixture
