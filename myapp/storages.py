@@ -10,6 +10,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
+from django.conf import settings
 from django.core.files.storage import FileSystemStorage as DjangoFileSystemStorage
 from django.core.files.storage import storages
 from django.utils.http import content_disposition_header
@@ -20,7 +21,6 @@ from myapp.environment import (
     HOST_NAME,
     TRUE_VALUES,
     ConfigurationError,
-    get_value,
     mask_password,
     shown,
     split_dsn,
@@ -107,7 +107,7 @@ def media_location(dsn):
 
 def check_storage():
     """Build the media storage and its client as the first upload would, without a request."""
-    dsn = get_value(VARIABLE, "")
+    dsn = settings.DEFAULT_STORAGE_DSN
     try:
         storage = storages["default"]
         # For S3, this builds the client and checks the bucket and region the DSN gives.
@@ -143,6 +143,7 @@ class FileSystemStorage(DjangoFileSystemStorage):
     }
 
     def __init__(self, dsn):
+        # The settings read the DSN once, into MEDIA_ROOT and MEDIA_URL: Django's defaults.
         super().__init__()
 
     @classmethod
