@@ -48,7 +48,8 @@ def get_dsn(default):
     (its errors may hold the password)."""
     name = variable()
     dsn = get_value(name) if name else default
-    # Documented by dj-database-url, though ":memory:" reads as a port that is not a number.
+    # The default is the project's own; sqlite://:memory: is documented by dj-database-url,
+    # though split_dsn() would read ":memory:" as a port that is not a number.
     if name is None or dsn == "sqlite://:memory:":
         return dsn
     parts = split_dsn(name, dsn, EXAMPLE)
