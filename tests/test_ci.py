@@ -9,7 +9,7 @@ import pytest
 import yaml
 from packaging.specifiers import SpecifierSet
 
-from tests.conftest import BASE_DIR, dockerfile_instructions
+from tests.helpers import BASE_DIR, dockerfile_instructions
 
 PROJECT = tomllib.loads((BASE_DIR / "pyproject.toml").read_text())["project"]
 WORKFLOW = yaml.safe_load((BASE_DIR / ".github" / "workflows" / "test.yml").read_text())

@@ -2,13 +2,11 @@
 shows no credential, and production logs each error to stderr, traceback and path, no secret."""
 
 import http.client
-import os
 import secrets
 
 import pytest
 
-from tests.conftest import VENV_BIN, free_port
-from tests.e2e.conftest import running_server
+from tests.helpers import free_port, image_environ, running_server
 
 pytestmark = pytest.mark.slow
 
@@ -17,14 +15,12 @@ SECRET = f"pw-{secrets.token_hex(8)}"
 
 def environment(debug):
     """The database down (nothing listens on its port); every DSN holds SECRET."""
-    return {
-        "PATH": f"{VENV_BIN}:{os.defpath}",
-        "SECRET_KEY": secrets.token_urlsafe(50),
-        "DOMAIN": "localhost",
-        "DJANGO_DEBUG": str(debug),
-        "DEFAULT_DATABASE_DSN": f"postgres://app:{SECRET}@127.0.0.1:{free_port()}/app",
-        "DEFAULT_STORAGE_DSN": f"s3://AKIAEXAMPLE:{SECRET}@media.s3.eu-central-1.amazonaws.com/",
-    }
+    return image_environ(
+        DOMAIN="localhost",
+        DJANGO_DEBUG=str(debug),
+        DEFAULT_DATABASE_DSN=f"postgres://app:{SECRET}@127.0.0.1:{free_port()}/app",
+        DEFAULT_STORAGE_DSN=f"s3://AKIAEXAMPLE:{SECRET}@media.s3.eu-central-1.amazonaws.com/",
+    )
 
 
 def get_a_page_that_needs_the_database(port, cookie):
@@ -44,9 +40,9 @@ def get_a_page_that_needs_the_database(port, cookie):
 
 def test_the_debug_page_shows_no_credential(image_dir, tmp_path):
     log = tmp_path / "server.log"
-    with running_server(image_dir, environment(debug=True), log) as port:
+    with running_server(image_dir, environment(debug=True), log) as server:
         status, page = get_a_page_that_needs_the_database(
-            port, f"sessionid={secrets.token_hex(16)}"
+            server.port, f"sessionid={secrets.token_hex(16)}"
         )
 
     assert status == 500
@@ -58,9 +54,9 @@ def test_the_debug_page_shows_no_credential(image_dir, tmp_path):
 
 def test_production_logs_the_error_with_its_traceback_and_path_but_no_secret(image_dir, tmp_path):
     log = tmp_path / "server.log"
-    with running_server(image_dir, environment(debug=False), log) as port:
+    with running_server(image_dir, environment(debug=False), log) as server:
         status, page = get_a_page_that_needs_the_database(
-            port, f"__Secure-sessionid={secrets.token_hex(16)}"
+            server.port, f"__Secure-sessionid={secrets.token_hex(16)}"
         )
 
     output = log.read_text()
