@@ -25,6 +25,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
+from tests.postgres import PostgresUnavailable, TemporaryCluster
 from uploader.models import UploadedFile
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -158,6 +159,21 @@ def probe(url, retry_until_up=False):
             if not retry_until_up or time.monotonic() > deadline:
                 raise
             time.sleep(0.1)
+
+
+@contextmanager
+def postgresql_of_its_own(password=None):
+    """A started PostgreSQL server for one test to stop, start or check passwords on (make
+    test's trusts everyone); yields its TemporaryCluster. With DEFAULT_DATABASE_DSN naming a
+    server elsewhere (Compose), there may be none to make here: skipped then, but never on CI."""
+    try:
+        cluster = TemporaryCluster(password=password)
+    except PostgresUnavailable as error:
+        if os.environ.get("CI"):
+            pytest.fail(str(error))
+        pytest.skip(str(error))
+    with cluster:
+        yield cluster
 
 
 def upload(client, name, content):

@@ -14,10 +14,10 @@ from tests.helpers import (
     dockerfile_cmd_on,
     free_port,
     image_environ,
+    postgresql_of_its_own,
     probe,
     running_server,
 )
-from tests.postgres import PostgresUnavailable, TemporaryCluster
 
 # Every password, S3 secret and key below holds this; no message may show it.
 SECRET = "hunter2"
@@ -229,14 +229,8 @@ def test_a_usable_storage_passes_the_start_check(use_storage):
 
 @pytest.fixture(scope="module")
 def cluster_with_password():
-    """A PostgreSQL server of its own that checks passwords (make test's trusts everyone)."""
-    try:
-        cluster = TemporaryCluster(password=SECRET)
-    except PostgresUnavailable as error:
-        if os.environ.get("CI"):
-            pytest.fail(str(error))
-        pytest.skip(str(error))
-    with cluster:
+    """A PostgreSQL server of its own that checks passwords."""
+    with postgresql_of_its_own(password=SECRET) as cluster:
         yield cluster
 
 

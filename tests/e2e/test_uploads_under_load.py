@@ -6,7 +6,6 @@ load balancer would. After each test, rows and stored files match, or `reconcile
 makes them match and says what it did.
 """
 
-import os
 import re
 import subprocess
 import threading
@@ -22,8 +21,14 @@ from moto.server import ThreadedMotoServer
 
 from tests.e2e.admin_http import AdminSession
 from tests.e2e.app import PASSWORD, USERNAME, fresh_database, running_app
-from tests.helpers import VENV_BIN, bucket_on, free_port, image_environ, refuse_inserts
-from tests.postgres import PostgresUnavailable, TemporaryCluster
+from tests.helpers import (
+    VENV_BIN,
+    bucket_on,
+    free_port,
+    image_environ,
+    postgresql_of_its_own,
+    refuse_inserts,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -199,14 +204,7 @@ def test_s3_stopped_mid_run_loses_nothing_and_orphans_nothing(image_dir, tmp_pat
 @pytest.fixture
 def stoppable_postgresql():
     """A PostgreSQL server of its own, that a test can stop and start again."""
-    try:
-        cluster = TemporaryCluster()
-    except PostgresUnavailable as error:
-        # With DEFAULT_DATABASE_DSN naming a server elsewhere (Compose), there may be none here.
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(str(error))
-    with cluster:
+    with postgresql_of_its_own() as cluster:
         yield cluster
 
 
