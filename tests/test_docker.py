@@ -271,6 +271,18 @@ def get(url):
         return response.read().decode()
 
 
+def test_entrypoint_is_the_projects_script_as_the_image_copies_it():
+    (entrypoint,) = dockerfile_instructions("ENTRYPOINT")
+    (workdir,) = dockerfile_instructions("WORKDIR")
+    ignored = (BASE_DIR / ".dockerignore").read_text().splitlines()
+
+    assert f". {workdir}" in dockerfile_instructions("COPY")
+    assert json.loads(entrypoint) == [f"{workdir}/docker-entrypoint.sh"]
+    assert "docker-entrypoint.sh" not in ignored
+    # Git keeps the executable bit, which the image (and Compose's bind mount of .) keep too.
+    assert os.access(BASE_DIR / "docker-entrypoint.sh", os.X_OK)
+
+
 requires_root = pytest.mark.skipif(
     os.geteuid() != 0, reason="the entrypoint changes users, which takes root (as in a container)"
 )
