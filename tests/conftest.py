@@ -120,6 +120,30 @@ def moto_server():
     server.stop()
 
 
+@pytest.fixture
+def unanswering_server():
+    """A TCP server on 127.0.0.1 that accepts connections and never answers (a hung service)."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        accepted = []
+        stop = threading.Event()
+
+        def accept():
+            server.settimeout(0.1)
+            while not stop.is_set():
+                with contextlib.suppress(TimeoutError):
+                    accepted.append(server.accept()[0])
+
+        thread = threading.Thread(target=accept)
+        thread.start()
+        yield f"http://127.0.0.1:{server.getsockname()[1]}"
+        stop.set()
+        thread.join()
+        for connection in accepted:
+            connection.close()
+
+
 @pytest.fixture(scope="session")
 def image_dir(tmp_path_factory):
     """The project as the Dockerfile builds it: copied, then its RUN collectstatic run with no

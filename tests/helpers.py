@@ -86,8 +86,9 @@ def dockerfile_cmd_on(port):
 
 
 def image_environ(**variables):
-    """A process environment as the image has it: its PATH, a production SECRET_KEY unless one
-    is given, and the variables the platform would set; nothing of the developer's."""
+    """A process environment as the image has it: its PATH, a production SECRET_KEY (50+
+    characters, as Django's deploy check wants) unless one is given, and the variables the
+    platform would set; nothing of the developer's."""
     return {
         "PATH": f"{VENV_BIN}:{os.defpath}",
         "SECRET_KEY": secrets.token_urlsafe(50),

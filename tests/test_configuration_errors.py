@@ -4,10 +4,19 @@ import os
 import re
 import subprocess
 import sys
+import urllib.parse
 
 import pytest
+from django.db import DatabaseError, OperationalError, connection
 
-from myapp.environment import ConfigurationError, check_storage, mask_password
+from myapp import environment
+from myapp.environment import (
+    ConfigurationError,
+    check_before_serving,
+    check_storage,
+    exit_on_configuration_error,
+    mask_password,
+)
 from tests.helpers import (
     BASE_DIR,
     VENV_BIN,
@@ -225,6 +234,80 @@ def test_a_usable_storage_passes_the_start_check(use_storage):
     use_storage("s3://K:S@my-bucket.s3.eu-central-1.amazonaws.com/?auth=s3v4")
 
     check_storage()
+
+
+@pytest.fixture
+def database_at(monkeypatch):
+    """Point the default database at another host and port, as DEFAULT_DATABASE_DSN would."""
+
+    def point(host, port):
+        monkeypatch.setenv("DEFAULT_DATABASE_DSN", f"postgres://u:{SECRET}@{host}:{port}/db")
+        monkeypatch.setitem(connection.settings_dict, "HOST", host)
+        monkeypatch.setitem(connection.settings_dict, "PORT", str(port))
+
+    return point
+
+
+@pytest.mark.django_db
+def test_the_start_check_passes_with_a_database_and_a_storage_that_work():
+    check_before_serving()
+
+
+def test_the_start_check_stops_on_a_database_that_refuses_connections(database_at):
+    database_at("127.0.0.1", free_port())
+
+    with pytest.raises(ConfigurationError) as error:
+        check_before_serving()
+
+    message = str(error.value)
+    assert message.startswith("DEFAULT_DATABASE_DSN='postgres://u:***@127.0.0.1:")
+    assert "cannot be reached (Connection refused): start the database server" in message
+    assert SECRET not in message
+
+
+def test_the_start_check_lets_the_server_start_when_the_database_hangs(
+    database_at, unanswering_server, monkeypatch, caplog
+):
+    # libpq waits 2 s at the least.
+    monkeypatch.setattr(environment, "DATABASE_CONNECT_TIMEOUT", 2)
+    hung = urllib.parse.urlsplit(unanswering_server)
+    database_at(hung.hostname, hung.port)
+
+    check_before_serving()
+
+    (warning,) = [record.getMessage() for record in caplog.records if record.levelname == "WARNING"]
+    assert warning.startswith("Starting anyway: DEFAULT_DATABASE_DSN='postgres://u:***@")
+    assert warning.endswith(
+        "gave no answer within 2 s: check that the database server is up, and the host and port"
+    )
+
+
+def test_a_configuration_error_stops_a_command_with_its_one_line():
+    with pytest.raises(SystemExit) as stopped, exit_on_configuration_error():
+        raise ConfigurationError("DOMAIN='*' is not a host name: use e.g. DOMAIN=example.com")
+
+    assert stopped.value.code == (
+        "Configuration error: DOMAIN='*' is not a host name: use e.g. DOMAIN=example.com"
+    )
+
+
+def test_a_database_error_stops_a_command_with_the_reason_when_it_cannot_connect(database_at):
+    database_at("127.0.0.1", free_port())
+
+    with pytest.raises(SystemExit) as stopped, exit_on_configuration_error():
+        raise OperationalError("a command's first query fails")
+
+    assert stopped.value.code.startswith("Configuration error: DEFAULT_DATABASE_DSN='postgres://u:")
+    assert "cannot be reached (Connection refused)" in stopped.value.code
+    assert SECRET not in stopped.value.code
+
+
+@pytest.mark.django_db
+def test_other_database_errors_are_left_as_they_are():
+    with pytest.raises(DatabaseError) as error, exit_on_configuration_error():
+        raise DatabaseError("a query's own error")
+
+    assert str(error.value) == "a query's own error"
 
 
 @pytest.fixture(scope="module")

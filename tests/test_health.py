@@ -1,11 +1,8 @@
-import contextlib
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import tempfile
-import threading
 import time
 import urllib.parse
 from pathlib import Path
@@ -24,30 +21,6 @@ from tests.helpers import (
     running_server,
     s3_dsn,
 )
-
-
-@pytest.fixture
-def unanswering_server():
-    """A TCP server on 127.0.0.1 that accepts connections and never answers (a hung service)."""
-    with socket.socket() as server:
-        server.bind(("127.0.0.1", 0))
-        server.listen()
-        accepted = []
-        stop = threading.Event()
-
-        def accept():
-            server.settimeout(0.1)
-            while not stop.is_set():
-                with contextlib.suppress(TimeoutError):
-                    accepted.append(server.accept()[0])
-
-        thread = threading.Thread(target=accept)
-        thread.start()
-        yield f"http://127.0.0.1:{server.getsockname()[1]}"
-        stop.set()
-        thread.join()
-        for connection in accepted:
-            connection.close()
 
 
 def test_liveness_needs_no_database_and_no_allowed_host(client):
