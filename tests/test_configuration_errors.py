@@ -253,6 +253,13 @@ def test_the_start_check_passes_with_a_database_and_a_storage_that_work():
     check_before_serving()
 
 
+def test_the_start_check_stops_without_domain_in_production(settings):
+    settings.ALLOWED_HOSTS = []
+
+    with pytest.raises(ConfigurationError, match=r"^DOMAIN is not set, so with DEBUG off every"):
+        check_before_serving()
+
+
 def test_the_start_check_stops_on_a_database_that_refuses_connections(database_at):
     database_at("127.0.0.1", free_port())
 

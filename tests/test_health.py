@@ -5,6 +5,7 @@ import subprocess
 import tempfile
 import time
 import urllib.parse
+import wsgiref.util
 from pathlib import Path
 
 import pytest
@@ -35,6 +36,19 @@ def test_liveness_over_asgi(async_client):
     response = async_to_sync(async_client.get)("/healthz", headers={"host": "10.1.2.3"})
 
     assert response.status_code == 200
+
+
+@pytest.mark.django_db
+def test_liveness_over_wsgi():
+    # Imported here: importing it runs the start checks, which connect to the database.
+    from myapp.wsgi import application
+
+    environ = {"PATH_INFO": "/healthz", "HTTP_HOST": "10.1.2.3"}
+    wsgiref.util.setup_testing_defaults(environ)
+    statuses = []
+    body = b"".join(application(environ, lambda status, headers: statuses.append(status)))
+
+    assert (statuses, body) == (["200 OK"], b"ok\n")
 
 
 @pytest.mark.django_db(transaction=True)
