@@ -38,9 +38,10 @@ test: $(VENV)/.test-installed
 	$(BIN)/python tests/postgres.py $(BIN)/python -m pytest --cov --cov-report=term \
 		$(if $(PYTEST_ARGS),,--cov-fail-under=$(COVERAGE_FLOOR)) $(PYTEST_ARGS)
 
-# Static files through Uvicorn: the project's streaming middleware against WhiteNoise's own.
+# The whole app under the Dockerfile's CMD, as ratios to gunicorn, nginx and dd (docs/performance.md):
+# a table, benchmark-results.json and benchmark-results.png. Uses wrk and nginx when installed.
 benchmark: $(VENV)/.test-installed
-	$(BIN)/python -m benchmarks.static_files $(BENCHMARK_ARGS)
+	$(BIN)/python -m benchmarks.app $(BENCHMARK_ARGS)
 
 # Every pre-commit hook (.pre-commit-config.yaml) on every file, with the tools of the virtualenv.
 lint: $(VENV)/.test-installed

@@ -6,12 +6,20 @@ https://docs.djangoproject.com/en/5.2/howto/deployment/asgi/
 
 import os
 
-from django.core.asgi import get_asgi_application
+from a2wsgi import WSGIMiddleware
+from django.core.wsgi import get_wsgi_application
 
 from myapp.environment import check_before_serving, exit_on_configuration_error
+from myapp.front import Front
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "myapp.settings")
 
 with exit_on_configuration_error():
-    application = get_asgi_application()
+    django_application = get_wsgi_application()
     check_before_serving()
+
+# Django's synchronous stack runs whole in one worker thread per request (a2wsgi): one hand-off
+# from the event loop, where Django's ASGI handler makes one for each middleware and signal, and
+# request bodies stream to the upload handlers instead of being spooled to a file first.
+# The front answers /healthz and static files before that, on the event loop.
+application = Front(WSGIMiddleware(django_application))

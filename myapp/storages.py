@@ -5,6 +5,7 @@ import os
 import posixpath
 from urllib.parse import urlsplit
 
+from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from django.core.files.storage import FileSystemStorage as DjangoFileSystemStorage
 from django.utils.http import content_disposition_header
@@ -26,6 +27,9 @@ INLINE_TYPES = {
     "image/webp",
     "text/plain",
 }
+
+PARTS_IN_FLIGHT = 2
+PART_SIZE = 5 * 1024 * 1024
 
 
 def content_headers(name):
@@ -140,6 +144,14 @@ class S3Storage(DSNS3Storage):
                 self.base_url = f"{endpoint.rstrip('/')}/{self.bucket_name}/{self.location}"
         if dsn.args.get("acl") == "none":
             self.object_parameters.pop("ACL")
+        # Memory for an upload: boto3's defaults read ten 8 MiB parts ahead and send ten at
+        # once (over 130 MB held for a 1 GiB file); two 5 MiB parts (S3's smallest) hold
+        # about 40 MB, and upload as fast to a server on a 2-core machine (make benchmark).
+        # 10,000 parts at most: files up to 48 GiB.
+        self.transfer_config = TransferConfig(
+            max_concurrency=PARTS_IN_FLIGHT, multipart_chunksize=PART_SIZE
+        )
+        self.transfer_config.max_in_memory_upload_chunks = PARTS_IN_FLIGHT
 
     def get_object_parameters(self, name):
         parameters = super().get_object_parameters(name)

@@ -1,0 +1,667 @@
+"""The whole app's speed, as ratios to baselines measured in the same run on the same machine:
+
+- req/s and p50/p99 latency of the admin login page, /healthz and a hashed static file (plain
+  and gzip) under the Dockerfile's own CMD, gunicorn's sync worker on myapp.wsgi, and nginx on
+  the same collected files (when installed);
+- a 1 GiB upload through the admin to a local folder (against dd conv=fsync on the same disk)
+  and to an S3 server over HTTP: time and the server's peak memory growth;
+- the admin's list of uploaded files at 100, 10,000 and 100,000 rows: queries and median time.
+
+Every server listens on 127.0.0.1 and is pinned to the first core, the load on the second.
+
+    make benchmark        (or: .venv/bin/python -m benchmarks.app --help; --small for seconds)
+"""
+
+import argparse
+import json
+import logging
+import os
+import platform
+import re
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+import urllib.request
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+import boto3
+import psycopg2
+from moto.server import ThreadedMotoServer
+from psycopg2 import sql
+
+from benchmarks import load
+from tests.postgres import TemporaryCluster
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+HOST = "127.0.0.1"
+# Behind the platform's load balancer, which ends TLS and says so.
+HEADERS = {"X-Forwarded-Proto": "https"}
+STATIC_FILE = "admin/js/vendor/jquery/jquery.min.js"  # ~87 KB, compressible
+SIZES = {
+    "full": {"seconds": 2, "rounds": 5, "upload_mib": 1024, "rows": [100, 10_000, 100_000]},
+    "small": {"seconds": 1, "rounds": 1, "upload_mib": 4, "rows": [100, 1_000]},
+}
+TARGETS = [
+    # (result key, what, at least / at most, bound)
+    ("login_vs_gunicorn", "admin login, Dockerfile CMD / gunicorn sync", ">=", 0.75),
+    ("healthz_vs_gunicorn", "/healthz, Dockerfile CMD / gunicorn sync", ">=", 1.0),
+    ("static_vs_nginx", "static file, Dockerfile CMD / nginx", ">=", 0.25),
+    ("static_gzip_vs_nginx", "static file gzip, Dockerfile CMD / nginx", ">=", 0.25),
+    ("upload_local_vs_dd", "upload to a folder, dd time / upload time", ">=", 0.5),
+    ("upload_local_rss_mb", "upload to a folder, peak RSS growth (MB)", "<=", 32),
+    ("upload_s3_rss_mb", "upload to S3, peak RSS growth (MB)", "<=", 64),
+    ("changelist_query_growth", "changelist queries, most rows - fewest rows", "<=", 0),
+    ("changelist_time_growth", "changelist median, most rows / fewest rows", "<=", 1.5),
+]
+SERVER_LABELS = {
+    "uvicorn": "Dockerfile CMD (Uvicorn)",
+    "gunicorn": "gunicorn sync, myapp.wsgi",
+    "nginx": "nginx, sendfile",
+}
+# What the project does for each target: printed beside one that is missed.
+TRIED = {
+    "login_vs_gunicorn": "Django's sync stack behind a2wsgi (one thread hand-off per request "
+    "instead of Django's ASGI handler), uvloop and httptools, no Uvicorn access log",
+    "healthz_vs_gunicorn": "answered by the ASGI front (myapp/front.py) before Django",
+    "static_vs_nginx": "files held in memory by the ASGI front with WhiteNoise's headers "
+    "encoded once; what is left is Uvicorn's HTTP handling and copying the body (nginx uses "
+    "sendfile); a busy machine makes this ratio swing most",
+    "static_gzip_vs_nginx": "as for the plain file",
+    "upload_local_vs_dd": "request body streamed to the multipart parser (a2wsgi) and read "
+    "ahead in 1 MiB pieces by the front, its temporary file renamed into the media folder",
+    "upload_local_rss_mb": "request body streamed (a2wsgi), never held whole",
+    "upload_s3_rss_mb": "boto3 transfer settings: two 5 MiB parts in memory (myapp/storages.py)",
+    "changelist_query_growth": "the admin's list has no per-row query",
+    "changelist_time_growth": "one page of rows by primary key; both counts use the table",
+}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--small", action="store_true", help="seconds, not minutes (make test)")
+    parser.add_argument("--json", type=Path, default=BASE_DIR / "benchmark-results.json")
+    parser.add_argument("--chart", type=Path, default=BASE_DIR / "benchmark-results.png")
+    args = parser.parse_args()
+    size = SIZES["small" if args.small else "full"]
+    started = time.monotonic()
+    with ExitStack() as stack:
+        folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="myapp-bench-")))
+        database = stack.enter_context(fresh_database())
+        project = prepare_project(folder, database)
+        results = {
+            "machine": {
+                "cores": os.cpu_count(),
+                "python": platform.python_version(),
+                "load_client": load.client_name(),
+                "size": "small" if args.small else "full",
+            },
+            "throughput": throughput(project, folder, database, size["seconds"], size["rounds"]),
+            "uploads": uploads(project, folder, database, size["upload_mib"]),
+            "changelist": changelist(project, database, size["rows"]),
+        }
+    results["ratios"] = ratios(results)
+    results["seconds"] = round(time.monotonic() - started, 1)
+    args.json.write_text(json.dumps(results, indent=2) + "\n")
+    missed = report(results)
+    chart(results, args.chart)
+    print(f"\nJSON: {args.json}\nchart: {args.chart}\n{results['seconds']:.0f} s in all")
+    if missed:
+        # Not an error: on a shared machine a ratio can swing past its target; run it again.
+        print(f"{len(missed)} target(s) missed in this run: {', '.join(missed)}")
+
+
+# The project, its database and its servers
+
+
+def prepare_project(folder, database):
+    """The project copied as the Docker build copies it, static files collected, migrated."""
+    project = folder / "app"
+    shutil.copytree(
+        BASE_DIR,
+        project,
+        ignore=shutil.ignore_patterns(
+            ".git", ".venv", "data", "staticfiles", "test-artifacts", "tests", "docs"
+        ),
+    )
+    environ = environment(database, folder / "media")
+    manage(project, environ, "collectstatic", "--no-input", "--verbosity", "0")
+    manage(project, environ, "migrate", "--no-input", "--verbosity", "0")
+    manage(
+        project,
+        {**environ, "DJANGO_SUPERUSER_PASSWORD": PASSWORD},
+        "createsuperuser",
+        "--no-input",
+        "--username",
+        USERNAME,
+        "--email",
+        "admin@example.com",
+    )
+    return project
+
+
+USERNAME = "admin"
+PASSWORD = secrets.token_urlsafe()
+
+
+def environment(database, media=None, storage_dsn=None):
+    return {
+        "PATH": f"{VENV_BIN}:{os.defpath}",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "DOMAIN": HOST,
+        "DEFAULT_DATABASE_DSN": database,
+        "DEFAULT_STORAGE_DSN": storage_dsn or media.as_uri() + "/?url=%2Fmedia%2F",
+        "UPLOAD_MAX_SIZE": "2GiB",
+    }
+
+
+def manage(project, environ, *command):
+    return python(project, environ, "manage.py", *command)
+
+
+def python(project, environ, *command):
+    """Run the project's Python in its copy; its output, or exit with what it said."""
+    result = subprocess.run(
+        [VENV_BIN / "python", *command],
+        cwd=project,
+        env=environ,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode:
+        sys.exit(f"{' '.join(command[:2])} failed:\n{result.stdout}{result.stderr}")
+    return result.stdout
+
+
+@contextmanager
+def fresh_database():
+    """A new database on DEFAULT_DATABASE_DSN's server, else on a throwaway server."""
+    with ExitStack() as stack:
+        dsn = os.environ.get("DEFAULT_DATABASE_DSN")
+        if not dsn:
+            dsn = stack.enter_context(TemporaryCluster()).dsn
+        name = f"myapp_bench_{secrets.token_hex(4)}"
+        connection = psycopg2.connect(dsn)
+        connection.autocommit = True  # CREATE and DROP DATABASE cannot run in a transaction
+        stack.callback(connection.close)
+        with connection.cursor() as cursor:
+            cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        try:
+            yield urllib.parse.urlsplit(dsn)._replace(path=f"/{name}").geturl()
+        finally:
+            with connection.cursor() as cursor:
+                drop = sql.SQL("DROP DATABASE {} WITH (FORCE)")
+                cursor.execute(drop.format(sql.Identifier(name)))
+
+
+def dockerfile_cmd(port):
+    """The Dockerfile's CMD exactly, but on a port of 127.0.0.1."""
+    (line,) = [
+        line for line in (BASE_DIR / "Dockerfile").read_text().splitlines() if line[:4] == "CMD "
+    ]
+    argv = json.loads(line[4:])
+    argv[argv.index("--host") + 1] = HOST
+    argv[argv.index("--port") + 1] = str(port)
+    return argv
+
+
+def pin(core):
+    """Run a child on one core, when the machine has more than one (the load gets the other)."""
+    if (os.cpu_count() or 1) < 2:
+        return None
+    return lambda: os.sched_setaffinity(0, {core})
+
+
+@contextmanager
+def server(argv, cwd, environ, log, up_url):
+    with log.open("ab") as output:
+        process = subprocess.Popen(
+            argv, cwd=cwd, env=environ, stdout=output, stderr=subprocess.STDOUT, preexec_fn=pin(0)
+        )
+    try:
+        wait_until_up(up_url, process, log)
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def wait_until_up(url, process, log, timeout=30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            sys.exit(f"{process.args[0]} stopped before answering:\n{log.read_text()[-2000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.1)
+    sys.exit(f"no answer from {url} within {timeout} s")
+
+
+def nginx_binary():
+    """nginx, also where a user's PATH may leave out the system's sbin folders."""
+    return shutil.which("nginx") or shutil.which("nginx", path="/usr/local/sbin:/usr/sbin:/sbin")
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+NGINX_CONFIG = """
+worker_processes 1;
+daemon off;
+user {user};
+pid {folder}/nginx.pid;
+error_log {folder}/nginx-error.log;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    # tcp_nopush would halve it here: its last packets wait for delayed ACKs (p99 ~40 ms).
+    sendfile on;
+    types {{ application/javascript js; text/css css; }}
+    client_body_temp_path {folder}/body;
+    proxy_temp_path {folder}/proxy;
+    fastcgi_temp_path {folder}/fastcgi;
+    uwsgi_temp_path {folder}/uwsgi;
+    scgi_temp_path {folder}/scgi;
+    server {{
+        listen {host}:{port};
+        location /static/ {{ alias {root}/; gzip_static on; expires max; }}
+        location = /healthz {{ return 200 "ok\\n"; }}
+    }}
+}}
+"""
+
+
+# The parts
+
+
+def throughput(project, folder, database, seconds, rounds):
+    """Each path under load, each server in turn, in rounds: the best round counts, as other
+    work on a shared machine only ever slows a round down."""
+    environ = environment(database, folder / "media")
+    hashed = json.loads((project / "staticfiles" / "staticfiles.json").read_text())["paths"]
+    static = f"/static/{hashed[STATIC_FILE]}"
+    paths = {
+        "login": ("/admin/login/", {}),
+        "healthz": ("/healthz", {}),
+        "static": (static, {}),
+        "static_gzip": (static, {"Accept-Encoding": "gzip"}),
+    }
+    ports = {name: free_port() for name in ("uvicorn", "gunicorn", "nginx")}
+    servers = {
+        "uvicorn": dockerfile_cmd(ports["uvicorn"]),
+        "gunicorn": [
+            VENV_BIN / "gunicorn",
+            "--bind",
+            f"{HOST}:{ports['gunicorn']}",
+            "--worker-class",
+            "sync",
+            "myapp.wsgi",
+        ],
+    }
+    results = {}
+    if nginx_binary():
+        config = folder / "nginx.conf"
+        config.write_text(
+            NGINX_CONFIG.format(
+                user="root" if os.geteuid() == 0 else os.environ.get("USER", "nobody"),
+                folder=folder,
+                host=HOST,
+                port=ports["nginx"],
+                root=project / "staticfiles",
+            )
+        )
+        servers["nginx"] = [nginx_binary(), "-c", config, "-e", folder / "nginx-error.log"]
+    else:
+        results["nginx"] = "not installed (apt-get install nginx): no static file baseline"
+    with ExitStack() as stack:
+        for name, argv in servers.items():
+            up = f"http://{HOST}:{ports[name]}/healthz"
+            stack.enter_context(server(argv, project, environ, folder / f"{name}.log", up))
+        for path_name, (path, headers) in paths.items():
+            headers = {**HEADERS, **headers}
+            # nginx stands for the static files only.
+            names = [n for n in servers if n != "nginx" or path_name.startswith("static")]
+            for name in names:
+                url = f"http://{HOST}:{ports[name]}{path}"
+                check(url, headers, path_name)
+                load.measure(url, 1, headers, pin=1)  # warm up
+            for _ in range(rounds):
+                for name in names:
+                    url = f"http://{HOST}:{ports[name]}{path}"
+                    measured = load.measure(url, seconds, headers, pin=1)
+                    best = results.setdefault(name, {}).get(path_name)
+                    if not best or measured["requests_per_second"] > best["requests_per_second"]:
+                        results[name][path_name] = measured
+    return results
+
+
+def check(url, headers, name):
+    """Each server gives the same kind of answer, or the comparison means nothing."""
+    request = urllib.request.Request(url, headers=headers)
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 200, (url, response.status)
+        if name == "static_gzip":
+            assert response.headers["Content-Encoding"] == "gzip", (url, response.headers)
+
+
+def uploads(project, folder, database, mib):
+    """A file of mib MiB through the admin: to a local folder (against dd), then to S3."""
+    results = {"size_mib": mib}
+    media = folder / "media"
+    media.mkdir(exist_ok=True)
+    dd_file = media / "dd.bin"
+    started = time.monotonic()
+    subprocess.run(
+        ["dd", "if=/dev/zero", f"of={dd_file}", "bs=1M", f"count={mib}", "conv=fsync"],
+        check=True,
+        capture_output=True,
+    )
+    results["dd_seconds"] = time.monotonic() - started
+    dd_file.unlink()
+    results["local"] = upload_through_admin(project, folder, environment(database, media), mib)
+    stored = [path for path in media.rglob("*") if path.is_file()]
+    assert [path.stat().st_size for path in stored] == [mib * 2**20], stored
+    shutil.rmtree(media)
+
+    port = free_port()
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server logs every request
+    moto = ThreadedMotoServer(ip_address=HOST, port=port, verbose=False)
+    moto.start()
+    try:
+        endpoint = f"http://{HOST}:{port}"
+        s3 = boto3.resource(
+            "s3",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="key",
+            aws_secret_access_key="secret",  # noqa: S106 (any will do for moto)
+        )
+        bucket = s3.create_bucket(Bucket="benchmark")
+        dsn = (
+            "s3://key:secret@benchmark.s3.us-east-1.amazonaws.com/"
+            f"?auth=s3v4&endpoint={urllib.parse.quote(endpoint, safe='')}"
+        )
+        environ = environment(database, storage_dsn=dsn)
+        results["s3"] = upload_through_admin(project, folder, environ, mib)
+        sizes = [item.size for item in bucket.objects.all()]
+        assert sizes == [mib * 2**20], sizes
+        bucket.objects.all().delete()
+    finally:
+        moto.stop()
+    return results
+
+
+def upload_through_admin(project, folder, environ, mib):
+    """Log in, then post a file of zeros streamed from the client: seconds and peak RSS growth."""
+    port = free_port()
+    with server(
+        dockerfile_cmd(port),
+        project,
+        environ,
+        folder / "upload.log",
+        f"http://{HOST}:{port}/healthz",
+    ) as process:
+        session = AdminSession(port)
+        form = session.request("GET", "/admin/uploader/uploadedfile/add/")[1]
+        token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', form)[1].decode()
+        rss_before = memory(process.pid, "VmRSS")
+        # Peak memory counts from here: writing 5 to clear_refs resets VmHWM.
+        Path(f"/proc/{process.pid}/clear_refs").write_text("5")
+        peak = PeakMemory(process.pid)
+        started = time.monotonic()
+        with peak:
+            status, location = session.upload(token, mib)
+        seconds = time.monotonic() - started
+        assert (status, location) == (302, "/admin/uploader/uploadedfile/"), (status, location)
+        peak_kb = max(memory(process.pid, "VmHWM"), peak.highest)
+    return {"seconds": seconds, "rss_growth_mb": (peak_kb - rss_before) / 1024}
+
+
+class PeakMemory:
+    """Samples VmRSS too, where clear_refs cannot reset the peak (it needs Linux 4.0)."""
+
+    def __init__(self, pid):
+        self.pid = pid
+        self.highest = 0
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self.sample)
+
+    def sample(self):
+        while not self.done.wait(0.05):
+            self.highest = max(self.highest, memory(self.pid, "VmRSS"))
+
+    def __enter__(self):
+        self.thread.start()
+
+    def __exit__(self, *exc_info):
+        self.done.set()
+        self.thread.join()
+
+
+def memory(pid, field):
+    """A /proc/PID/status memory field, in kB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1])
+    raise LookupError(field)
+
+
+class AdminSession:
+    """The admin over plain HTTP behind the load balancer: logged in, cookies kept."""
+
+    def __init__(self, port):
+        self.port = port
+        self.cookies = {}
+        page = self.request("GET", "/admin/login/")[1]
+        token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', page)[1].decode()
+        body = urllib.parse.urlencode(
+            {"csrfmiddlewaretoken": token, "username": USERNAME, "password": PASSWORD}
+        ).encode()
+        status, _ = self.request(
+            "POST",
+            "/admin/login/?next=/admin/",
+            [body],
+            {"Content-Type": "application/x-www-form-urlencoded"},
+            len(body),
+        )
+        assert status == 302, f"could not log in: HTTP {status}"
+
+    def request(self, method, path, chunks=(), headers=None, length=0):
+        import http.client
+
+        connection = http.client.HTTPConnection(HOST, self.port, timeout=300)
+        try:
+            connection.putrequest(method, path)
+            for name, value in {
+                **HEADERS,
+                "Origin": f"https://{HOST}:{self.port}",
+                "Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items()),
+                "Content-Length": str(length),
+                **(headers or {}),
+            }.items():
+                connection.putheader(name, value)
+            connection.endheaders()
+            for chunk in chunks:
+                connection.send(chunk)
+            response = connection.getresponse()
+            content = response.read()
+        finally:
+            connection.close()
+        for header in response.headers.get_all("Set-Cookie") or []:
+            name, _, value = header.split(";")[0].partition("=")
+            self.cookies[name] = value
+        location = response.headers.get("Location")
+        return response.status, location if method == "POST" else content
+
+    def upload(self, token, mib):
+        boundary = secrets.token_hex(16)
+        head = (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="csrfmiddlewaretoken"\r\n\r\n'
+            f'{token}\r\n--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+            'filename="big.bin"\r\nContent-Type: application/octet-stream\r\n\r\n'
+        ).encode()
+        tail = f"\r\n--{boundary}--\r\n".encode()
+        chunk = bytes(2**20)
+
+        def body():
+            yield head
+            for _ in range(mib):
+                yield chunk
+            yield tail
+
+        return self.request(
+            "POST",
+            "/admin/uploader/uploadedfile/add/",
+            body(),
+            {"Content-Type": f"multipart/form-data; boundary={boundary}"},
+            len(head) + mib * 2**20 + len(tail),
+        )
+
+
+def changelist(project, database, rows):
+    environ = environment(database, project / "media")
+    output = python(project, environ, "-m", "benchmarks.changelist", *map(str, rows))
+    return {int(count): result for count, result in json.loads(output).items()}
+
+
+# The results
+
+
+def ratios(results):
+    throughput, uploads, rows = results["throughput"], results["uploads"], results["changelist"]
+
+    def rps(server, path):
+        measured = throughput.get(server)
+        if not isinstance(measured, dict):
+            return None
+        return measured[path]["requests_per_second"]
+
+    def ratio(a, b):
+        return None if a is None or b is None else a / b
+
+    fewest, most = rows[min(rows)], rows[max(rows)]
+    return {
+        "login_vs_gunicorn": ratio(rps("uvicorn", "login"), rps("gunicorn", "login")),
+        "healthz_vs_gunicorn": ratio(rps("uvicorn", "healthz"), rps("gunicorn", "healthz")),
+        "static_vs_nginx": ratio(rps("uvicorn", "static"), rps("nginx", "static")),
+        "static_gzip_vs_nginx": ratio(rps("uvicorn", "static_gzip"), rps("nginx", "static_gzip")),
+        "upload_local_vs_dd": uploads["dd_seconds"] / uploads["local"]["seconds"],
+        "upload_local_rss_mb": uploads["local"]["rss_growth_mb"],
+        "upload_s3_rss_mb": uploads["s3"]["rss_growth_mb"],
+        "changelist_query_growth": most["queries"] - fewest["queries"],
+        "changelist_time_growth": most["median_ms"] / fewest["median_ms"],
+    }
+
+
+def report(results):
+    """Print the tables; return the names of the targets missed."""
+    machine = results["machine"]
+    print(
+        f"\n{machine['cores']} cores, Python {machine['python']}, load: {machine['load_client']}, "
+        f"{load.CONNECTIONS} connections; {machine['size']} run"
+    )
+    print(f"\n{'path':<14}{'server':<10}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}")
+    for server_name, paths in results["throughput"].items():
+        if not isinstance(paths, dict):
+            print(f"{'':<14}{server_name:<10}{paths}")
+            continue
+        for path, measured in paths.items():
+            print(
+                f"{path:<14}{server_name:<10}{measured['requests_per_second']:>10,.0f}"
+                f"{measured['p50_ms']:>10.2f}{measured['p99_ms']:>10.2f}"
+            )
+    uploads = results["uploads"]
+    print(f"\nupload of {uploads['size_mib']} MiB    seconds   peak RSS growth (MB)")
+    print(f"  dd conv=fsync       {uploads['dd_seconds']:>7.2f}")
+    for where in ("local", "s3"):
+        print(
+            f"  admin to {where:<10} {uploads[where]['seconds']:>7.2f}"
+            f"   {uploads[where]['rss_growth_mb']:>7.1f}"
+        )
+    print("\nchangelist rows   queries   median ms")
+    for count, measured in results["changelist"].items():
+        print(f"  {count:>13,}   {measured['queries']:>7}   {measured['median_ms']:>9.1f}")
+    print(f"\n{'target':<56}{'measured':>10}  {'wanted':<8}result")
+    missed = []
+    for key, what, direction, bound in TARGETS:
+        value = results["ratios"][key]
+        if value is None:
+            print(f"{what:<56}{'-':>10}  {direction} {bound:<5}not measured (no baseline)")
+            continue
+        met = value >= bound if direction == ">=" else value <= bound
+        verdict = "met" if met else f"MISSED (tried: {TRIED[key]})"
+        if not met:
+            missed.append(key)
+        print(f"{what:<56}{value:>10.3g}  {direction} {bound:<5}{verdict}")
+    return missed
+
+
+def chart(results, path):
+    """Left: req/s of each path by server. Right: each target's margin (1 = just met)."""
+    import matplotlib
+    import matplotlib.ticker
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    figure, (speed, margins) = pyplot.subplots(1, 2, figsize=(14, 5.5), width_ratios=[2, 3])
+    servers = [name for name, paths in results["throughput"].items() if isinstance(paths, dict)]
+    path_names = list(results["throughput"]["uvicorn"])
+    width = 0.8 / len(servers)
+    for index, name in enumerate(servers):
+        paths = results["throughput"][name]
+        positions = [n + index * width for n, p in enumerate(path_names) if p in paths]
+        values = [paths[p]["requests_per_second"] for p in path_names if p in paths]
+        speed.bar(positions, values, width, label=SERVER_LABELS[name])
+    speed.set_xticks([n + 0.4 - width / 2 for n in range(len(path_names))], path_names)
+    speed.set_yscale("log")
+    speed.set_ylabel("requests per second (log)")
+    speed.legend(fontsize="small")
+    speed.set_title("Throughput, one worker on one core")
+
+    shown = [
+        (what, results["ratios"][key], direction, bound)
+        for key, what, direction, bound in TARGETS
+        if results["ratios"][key] is not None and key != "changelist_query_growth"
+    ]
+    # How far past its target each measure is: above 1 the target is met.
+    values = [v / b if d == ">=" else b / max(v, 1e-9) for _, v, d, b in shown]
+    positions = range(len(shown))
+    margins.barh(positions, values, color=["tab:green" if v >= 1 else "tab:red" for v in values])
+    for position, (_, value, direction, bound) in zip(positions, shown, strict=True):
+        margins.annotate(
+            f" {value:.3g} ({direction} {bound:g})", (1, position), va="center", fontsize="small"
+        )
+    margins.axvline(1, color="black")
+    margins.set_yticks(positions, [what for what, *_ in shown], fontsize="small")
+    margins.invert_yaxis()
+    margins.set_xscale("log")
+    margins.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+    margins.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    margins.set_xlabel("measured / target (log; right of the line: met)")
+    machine = results["machine"]
+    margins.set_title(f"Targets: {machine['cores']} cores, load by {machine['load_client'][:3]}")
+    figure.tight_layout()
+    figure.savefig(path, dpi=90)
+    pyplot.close(figure)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,98 @@
+"""make benchmark, small: every part runs and gives numbers (never judged by speed here)."""
+
+import json
+import shutil
+import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from benchmarks import load
+from benchmarks.app import TARGETS, nginx_binary
+from tests.helpers import BASE_DIR
+
+NGINX_PARTS = {"static_vs_nginx", "static_gzip_vs_nginx"}
+
+
+@pytest.mark.slow
+def test_small_run_measures_every_part(tmp_path):
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.app",
+            "--small",
+            "--json",
+            tmp_path / "results.json",
+            "--chart",
+            tmp_path / "chart.png",
+        ],
+        cwd=BASE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    results = json.loads((tmp_path / "results.json").read_text())
+
+    assert results["machine"]["cores"] >= 1
+    for server in ("uvicorn", "gunicorn"):
+        for path in ("login", "healthz", "static", "static_gzip"):
+            measured = results["throughput"][server][path]
+            assert measured["requests_per_second"] > 0
+            assert 0 < measured["p50_ms"] <= measured["p99_ms"]
+    if nginx_binary():
+        assert results["throughput"]["nginx"]["static"]["requests_per_second"] > 0
+    else:
+        assert "not installed" in results["throughput"]["nginx"]
+        assert "not installed" in result.stdout
+    for where in ("local", "s3"):
+        assert results["uploads"][where]["seconds"] > 0
+        assert results["uploads"][where]["rss_growth_mb"] >= 0
+    assert results["uploads"]["dd_seconds"] > 0
+    assert len(results["changelist"]) == 2
+    for measured in results["changelist"].values():
+        assert measured["queries"] > 0
+        assert measured["median_ms"] > 0
+    measured = {key for key, value in results["ratios"].items() if value is not None}
+    expected = {key for key, *_ in TARGETS}
+    assert measured == (expected if nginx_binary() else expected - NGINX_PARTS)
+    # Each target on a line of its own, judged (a small run is never a failure).
+    for _, what, *_ in TARGETS:
+        (line,) = [line for line in result.stdout.splitlines() if line.startswith(what)]
+        assert line.endswith(("met", "(no baseline)")) or "MISSED (tried:" in line
+    assert (tmp_path / "chart.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+class Answer(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Length", "3")
+        self.end_headers()
+        self.wfile.write(b"ok\n")
+
+    def log_message(self, *args):
+        pass
+
+
+def test_the_python_load_client_stands_in_for_wrk(monkeypatch):
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Answer)
+    thread = threading.Thread(target=server.serve_forever)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/"
+        measured = load.measure(url, 0.5, {"X-Forwarded-Proto": "https"})
+    finally:
+        server.shutdown()
+        thread.join()
+        server.server_close()
+
+    assert "wrk not installed" in load.client_name()
+    assert measured["requests_per_second"] > 0
+    assert 0 < measured["p50_ms"] <= measured["p99_ms"]
