@@ -22,6 +22,7 @@ from pathlib import Path
 
 import boto3
 import pytest
+from asgiref.sync import async_to_sync
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
@@ -144,6 +145,37 @@ def _wait_for_an_answer(server, timeout):
         finally:
             connection.close()
     pytest.fail(f"no answer on port {server.port} within {timeout} s:\n{server.log.read_text()}")
+
+
+def asgi_get(application, path, headers=()):
+    """GET path from an ASGI application in this process, as Uvicorn would over plain HTTP;
+    returns (status, headers as a dict, body)."""
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"testserver"), *headers],
+        "client": ("127.0.0.1", 12345),
+        "server": ("127.0.0.1", 80),
+    }
+    sent = []
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message):
+        sent.append(message)
+
+    async_to_sync(application)(scope, receive, send)
+    start, *bodies = sent
+    body = b"".join(message.get("body", b"") for message in bodies)
+    return start["status"], {k.decode(): v.decode() for k, v in start["headers"]}, body
 
 
 def probe(url, retry_until_up=False):

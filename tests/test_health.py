@@ -15,6 +15,7 @@ from myapp import health
 from tests.helpers import (
     BASE_DIR,
     VENV_BIN,
+    asgi_get,
     bucket_on,
     closed_endpoint,
     image_environ,
@@ -49,6 +50,16 @@ def test_liveness_over_wsgi():
     body = b"".join(application(environ, lambda status, headers: statuses.append(status)))
 
     assert (statuses, body) == (["200 OK"], b"ok\n")
+
+
+@pytest.mark.django_db
+def test_liveness_over_the_asgi_entry_point():
+    # Imported here: importing it runs the start checks, which connect to the database.
+    from myapp.asgi import application
+
+    status, _, body = asgi_get(application, "/healthz", [(b"host", b"10.1.2.3")])
+
+    assert (status, body) == (200, b"ok\n")
 
 
 @pytest.mark.django_db(transaction=True)
