@@ -3,15 +3,13 @@
 import os
 import secrets
 import subprocess
-import urllib.parse
 from contextlib import contextmanager
 
 import dj_database_url
-import psycopg2
 import pytest
-from psycopg2 import sql
 
 from tests.helpers import VENV_BIN, running_server
+from tests.postgres import new_database
 
 USERNAME = "admin"
 PASSWORD = secrets.token_urlsafe()
@@ -21,31 +19,10 @@ PASSWORD = secrets.token_urlsafe()
 def fresh_database():
     """A new database on the PostgreSQL server the tests run on; yields its DSN."""
     dsn = os.environ.get("DEFAULT_DATABASE_DSN", "")
-    server = dj_database_url.parse(dsn) if dsn else {}
-    if "postgresql" not in server.get("ENGINE", ""):
+    if "postgresql" not in (dj_database_url.parse(dsn)["ENGINE"] if dsn else ""):
         pytest.fail("the browser tests need DEFAULT_DATABASE_DSN on PostgreSQL: run make test")
-    name = f"myapp_e2e_{secrets.token_hex(4)}"
-    connection = psycopg2.connect(
-        dbname=server["NAME"],
-        user=server["USER"],
-        password=server["PASSWORD"],
-        host=server["HOST"],
-        port=server["PORT"] or None,
-    )
-    # CREATE and DROP DATABASE cannot run inside a transaction.
-    connection.autocommit = True
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        try:
-            yield urllib.parse.urlsplit(dsn)._replace(path=f"/{name}").geturl()
-        finally:
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name))
-                )
-    finally:
-        connection.close()
+    with new_database(dsn, "myapp_e2e") as database:
+        yield database
 
 
 @contextmanager
