@@ -36,8 +36,8 @@ COPY . /app
 RUN SECRET_KEY="$(python -c 'import secrets; print(secrets.token_urlsafe(50))')" \
     python manage.py collectstatic --no-input --verbosity 0
 
-COPY docker-entrypoint.sh /usr/local/bin/docker-entrypoint.sh
-ENTRYPOINT ["docker-entrypoint.sh"]
+# Copied with the project above (and, under Compose, the bind mount of . gives the same file).
+ENTRYPOINT ["/app/docker-entrypoint.sh"]
 
 EXPOSE 80
 # Liveness only: a database or storage outage is for /readyz to report, not a reason to restart.

@@ -32,12 +32,10 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import boto3
-import psycopg2
 from moto.server import ThreadedMotoServer
-from psycopg2 import sql
 
 from benchmarks import load
-from tests.postgres import TemporaryCluster
+from tests.postgres import TemporaryCluster, new_database
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
@@ -188,18 +186,7 @@ def fresh_database():
         dsn = os.environ.get("DEFAULT_DATABASE_DSN")
         if not dsn:
             dsn = stack.enter_context(TemporaryCluster()).dsn
-        name = f"myapp_bench_{secrets.token_hex(4)}"
-        connection = psycopg2.connect(dsn)
-        connection.autocommit = True  # CREATE and DROP DATABASE cannot run in a transaction
-        stack.callback(connection.close)
-        with connection.cursor() as cursor:
-            cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        try:
-            yield urllib.parse.urlsplit(dsn)._replace(path=f"/{name}").geturl()
-        finally:
-            with connection.cursor() as cursor:
-                drop = sql.SQL("DROP DATABASE {} WITH (FORCE)")
-                cursor.execute(drop.format(sql.Identifier(name)))
+        yield stack.enter_context(new_database(dsn, "myapp_bench"))
 
 
 def dockerfile_cmd(port):

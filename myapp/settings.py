@@ -120,7 +120,6 @@ TEMPLATES = [
     },
 ]
 
-ASGI_APPLICATION = "myapp.asgi.application"
 WSGI_APPLICATION = "myapp.wsgi.application"
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from benchmarks import load
 from benchmarks.app import TARGETS, nginx_binary
-from tests.conftest import BASE_DIR
+from tests.helpers import BASE_DIR
 
 NGINX_PARTS = {"static_vs_nginx", "static_gzip_vs_nginx"}
 
