@@ -1,7 +1,8 @@
-"""Resources bounded, against the Dockerfile's CMD: request bodies refused from their headers
-(myapp/front.py), and idle connections closed before they use up the file descriptors
-(myapp/connections.py)."""
+"""Resources bounded: request bodies refused from their headers (myapp/front.py), and idle
+connections closed before they use up the file descriptors (myapp/connections.py), against the
+Dockerfile's CMD (slow); the protocol's rules also in this process, with small numbers."""
 
+import asyncio
 import contextlib
 import http.client
 import os
@@ -9,14 +10,14 @@ import resource
 import secrets
 import socket
 import subprocess
+import threading
 import time
 
 import pytest
+import uvicorn
 
-from myapp.connections import HEADER_TIMEOUT
+from myapp import connections
 from tests.conftest import VENV_BIN, dockerfile_cmd_on, free_port
-
-pytestmark = pytest.mark.slow
 
 UPLOAD_MAX_SIZE = 10**6
 FORM_LIMIT = 2_621_440  # Django's DATA_UPLOAD_MAX_MEMORY_SIZE, which the project keeps
@@ -87,6 +88,7 @@ def send_headers(port, method, path, headers):
         connection.close()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", ["/healthz", "/admin/login/", "/static/admin/css/base.css"])
 def test_a_large_body_is_refused_from_its_length_alone(server, path):
     port, _, temporary = server
@@ -103,6 +105,7 @@ def test_a_large_body_is_refused_from_its_length_alone(server, path):
     assert list(temporary.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_an_upload_over_the_limit_and_its_form_is_refused_before_it_is_read(server):
     port, _, temporary = server
     length = UPLOAD_MAX_SIZE + FORM_LIMIT + 1
@@ -119,6 +122,7 @@ def test_an_upload_over_the_limit_and_its_form_is_refused_before_it_is_read(serv
     assert list(temporary.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_a_body_within_the_limit_reaches_django(server):
     port = server[0]
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
@@ -135,6 +139,7 @@ def test_a_body_within_the_limit_reaches_django(server):
     connection.close()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["GET", "HEAD"])
 def test_get_and_head_take_no_body(server, method):
     status, _, text = send_headers(server[0], method, "/healthz", {"Content-Length": "1"})
@@ -145,6 +150,7 @@ def test_get_and_head_take_no_body(server, method):
     )
 
 
+@pytest.mark.slow
 def test_a_body_without_a_length_is_refused_unread(server):
     headers = {"Transfer-Encoding": "chunked", "Content-Type": "multipart/form-data; boundary=x"}
 
@@ -157,6 +163,7 @@ def test_a_body_without_a_length_is_refused_unread(server):
     )
 
 
+@pytest.mark.slow
 def test_idle_connections_do_not_stop_the_server_from_answering(server):
     port, log, _ = server
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -179,8 +186,126 @@ def test_idle_connections_do_not_stop_the_server_from_answering(server):
 
         # The newest of them are still open: closed once they have waited HEADER_TIMEOUT.
         last = idle[-1]
-        last.settimeout(HEADER_TIMEOUT + 5)
+        last.settimeout(connections.HEADER_TIMEOUT + 5)
         with contextlib.suppress(ConnectionResetError):
             assert last.recv(1) == b""
     resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
     assert "Traceback" not in log.read_text()
+
+
+async def answer_after_a_while(scope, receive, send):
+    """An ASGI app whose requests stay in progress for a while (/slow) or not (anything else)."""
+    if scope["type"] != "http":
+        return
+    if scope["path"] == "/slow":
+        await asyncio.sleep(1)
+    await send(
+        {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]}
+    )
+    await send({"type": "http.response.body", "body": b"ok"})
+
+
+@pytest.fixture
+def small_server(monkeypatch):
+    """Uvicorn in this process with the project's protocol, 3 connections and 0.5 s for the
+    headers at most; yields its port."""
+    monkeypatch.setattr(connections, "MAX_CONNECTIONS", 3)
+    monkeypatch.setattr(connections, "HEADER_TIMEOUT", 0.5)
+    port = free_port()
+    config = uvicorn.Config(
+        answer_after_a_while,
+        host="127.0.0.1",
+        port=port,
+        http=connections.HttpToolsProtocol,
+        lifespan="off",
+        log_level="warning",
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.05)
+    yield port
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def is_closed(connection, timeout):
+    connection.settimeout(timeout)
+    try:
+        return connection.recv(1) == b""
+    except ConnectionResetError:
+        return True
+    except TimeoutError:
+        return False
+
+
+def test_the_connection_that_waited_longest_for_headers_makes_room(small_server):
+    with contextlib.ExitStack() as stack:
+        first, second, third = (
+            stack.enter_context(socket.create_connection(("127.0.0.1", small_server)))
+            for _ in range(3)
+        )
+        first.sendall(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")  # in progress: kept
+        time.sleep(0.1)
+
+        status = get_status(small_server, "/")
+
+        assert status == 200
+        assert is_closed(second, 0.2)
+        assert not is_closed(third, 0.1)
+        assert read_response(first).startswith(b"HTTP/1.1 200 OK")
+
+
+def test_when_every_connection_is_busy_a_new_one_is_closed(small_server):
+    with contextlib.ExitStack() as stack:
+        busy = [
+            stack.enter_context(socket.create_connection(("127.0.0.1", small_server)))
+            for _ in range(3)
+        ]
+        for connection in busy:
+            connection.sendall(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+        time.sleep(0.2)
+        extra = stack.enter_context(socket.create_connection(("127.0.0.1", small_server)))
+
+        assert is_closed(extra, 0.5)
+        for connection in busy:
+            assert read_response(connection).startswith(b"HTTP/1.1 200 OK")
+
+
+def test_headers_must_come_within_the_timeout_also_after_a_response(small_server):
+    with contextlib.ExitStack() as stack:
+        silent, partial, kept_alive = (
+            stack.enter_context(socket.create_connection(("127.0.0.1", small_server)))
+            for _ in range(3)
+        )
+        partial.sendall(b"GET / HTTP/1.1\r\nHo")
+        kept_alive.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert read_response(kept_alive).startswith(b"HTTP/1.1 200 OK")
+        kept_alive.sendall(b"GET / HTTP/1.1\r\n")  # the next request, never finished
+
+        assert [is_closed(connection, 2) for connection in (silent, partial, kept_alive)] == [
+            True
+        ] * 3
+
+
+def read_response(connection):
+    """The whole of an answer from answer_after_a_while."""
+    connection.settimeout(5)
+    response = b""
+    while not response.endswith(b"\r\n\r\nok"):
+        received = connection.recv(100)
+        assert received, f"closed after {response!r}"
+        response += received
+    return response
+
+
+def get_status(port, path):
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        connection.request("GET", path)
+        return connection.getresponse().status
+    finally:
+        connection.close()
