@@ -15,8 +15,9 @@ import time
 
 import pytest
 import uvicorn
+from asgiref.sync import async_to_sync
 
-from myapp import connections
+from myapp import connections, front
 from tests.conftest import VENV_BIN, dockerfile_cmd_on, free_port
 
 UPLOAD_MAX_SIZE = 10**6
@@ -309,3 +310,48 @@ def get_status(port, path):
         return connection.getresponse().status
     finally:
         connection.close()
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "headers", "status"),
+    [
+        ("GET", "/admin/", [(b"content-length", b"1")], 413),
+        ("POST", "/admin/login/", [(b"content-length", str(FORM_LIMIT + 1).encode())], 413),
+        (
+            "POST",
+            UPLOAD_URL,
+            [(b"content-length", str(UPLOAD_MAX_SIZE + FORM_LIMIT).encode())],
+            200,
+        ),
+        (
+            "POST",
+            UPLOAD_URL,
+            [(b"content-length", str(UPLOAD_MAX_SIZE + FORM_LIMIT + 1).encode())],
+            413,
+        ),
+        ("POST", "/admin/login/", [(b"transfer-encoding", b"chunked")], 411),
+        ("POST", "/admin/login/", [(b"content-length", str(FORM_LIMIT).encode())], 200),
+        ("GET", "/admin/", [(b"content-length", b"0")], 200),
+    ],
+)
+def test_the_front_refuses_a_body_by_its_headers_or_passes_it_on(
+    settings, method, path, headers, status
+):
+    """The rules in this process: what does not go to Django is answered by the front."""
+    settings.UPLOAD_MAX_SIZE = UPLOAD_MAX_SIZE
+    sent = []
+
+    async def django(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "method": method, "path": path, "headers": headers}
+    async_to_sync(front.Front(django))(scope, None, send)
+
+    assert sent[0]["status"] == status
+    if status != 200:
+        assert (b"connection", b"close") in sent[0]["headers"]
+        assert sent[1]["body"].decode().startswith(("Content Too Large: ", "Length Required: "))
