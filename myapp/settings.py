@@ -174,6 +174,9 @@ MEDIA_ROOT, MEDIA_URL = parse_storage_dsn(DEFAULT_STORAGE_DSN)
 
 # The largest file the uploader takes, e.g. UPLOAD_MAX_SIZE=100MB or 1.5GB or 1048576.
 UPLOAD_MAX_SIZE = get_size("UPLOAD_MAX_SIZE", default=100 * 10**6)
+# Files over this go to a temporary file as they arrive: Django's 2.5 MB let each upload
+# thread hold its whole file in memory (docs/uploads-and-failures.md, "Resources bounded").
+FILE_UPLOAD_MAX_MEMORY_SIZE = 256 * 1024
 
 # django-storage-url picks the storage class by the DSN's scheme: the project's own add the
 # endpoint= and acl=none options, and never overwrite a file (myapp/storages.py).

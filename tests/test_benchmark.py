@@ -52,6 +52,10 @@ def test_small_run_measures_every_part(tmp_path):
     for where in ("local", "s3"):
         assert results["uploads"][where]["seconds"] > 0
         assert results["uploads"][where]["rss_growth_mb"] >= 0
+        concurrent = results["uploads"][where]["concurrent"]
+        assert (concurrent["uploads"], concurrent["mib"]) == (20, 2)
+        assert concurrent["rss_before_mb"] > 0
+        assert concurrent["rss_growth_mb"] >= 0
     assert results["uploads"]["dd_seconds"] > 0
     assert len(results["changelist"]) == 2
     for measured in results["changelist"].values():
