@@ -8,6 +8,7 @@ helpers from here (or tests/e2e/app.py), never from a conftest.py or from each o
 import http.client
 import json
 import os
+import resource
 import secrets
 import socket
 import subprocess
@@ -107,11 +108,14 @@ class Server:
 
 
 @contextmanager
-def running_server(image_dir, environ, log, *options, timeout=30):
+def running_server(image_dir, environ, log, *options, timeout=30, file_limit=None):
     """The Dockerfile's CMD (with options added) in image_dir, as the container runs it but on a
     free port of 127.0.0.1, its output and errors written to the file log; yields a Server once
-    it gives any HTTP answer, and stops it as `docker stop` does (SIGTERM) on the way out."""
+    it gives any HTTP answer, and stops it as `docker stop` does (SIGTERM) on the way out.
+
+    file_limit: the most file descriptors the server may have open, as `ulimit -n` sets it."""
     port, started = free_port(), time.monotonic()
+    limit = (file_limit, file_limit)
     with log.open("wb") as output:
         process = subprocess.Popen(
             [*dockerfile_cmd_on(port), *options],
@@ -119,6 +123,7 @@ def running_server(image_dir, environ, log, *options, timeout=30):
             env=environ,
             stdout=output,
             stderr=subprocess.STDOUT,
+            preexec_fn=file_limit and (lambda: resource.setrlimit(resource.RLIMIT_NOFILE, limit)),
         )
         server = Server(process, port, log, started)
         try:

@@ -5,11 +5,8 @@ Dockerfile's CMD (slow); the protocol's rules also in this process, with small n
 import asyncio
 import contextlib
 import http.client
-import os
 import resource
-import secrets
 import socket
-import subprocess
 import threading
 import time
 
@@ -18,7 +15,7 @@ import uvicorn
 from asgiref.sync import async_to_sync
 
 from myapp import connections, front
-from tests.conftest import VENV_BIN, dockerfile_cmd_on, free_port
+from tests.helpers import free_port, image_environ, running_server
 
 UPLOAD_MAX_SIZE = 10**6
 FORM_LIMIT = 2_621_440  # Django's DATA_UPLOAD_MAX_MEMORY_SIZE, which the project keeps
@@ -32,37 +29,15 @@ def server(image_dir, tmp_path_factory):
     yields its port, its log and that folder."""
     folder = tmp_path_factory.mktemp("limits")
     (folder / "tmp").mkdir()
-    port = free_port()
-    environ = {
-        "PATH": f"{VENV_BIN}:{os.defpath}",
-        "SECRET_KEY": secrets.token_urlsafe(50),
-        "DOMAIN": "localhost",
-        "DEFAULT_DATABASE_DSN": f"sqlite:///{folder / 'db.sqlite3'}",
-        "UPLOAD_MAX_SIZE": str(UPLOAD_MAX_SIZE),
-        "TMPDIR": str(folder / "tmp"),
-    }
+    environ = image_environ(
+        DOMAIN="localhost",
+        DEFAULT_DATABASE_DSN=f"sqlite:///{folder / 'db.sqlite3'}",
+        UPLOAD_MAX_SIZE=str(UPLOAD_MAX_SIZE),
+        TMPDIR=str(folder / "tmp"),
+    )
     log = folder / "server.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            dockerfile_cmd_on(port),
-            cwd=image_dir,
-            env=environ,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 1024)),
-        )
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            assert get_healthz(port) == 200
-            break
-        except OSError:
-            assert process.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.1)
-    yield port, log, folder / "tmp"
-    process.terminate()
-    process.wait(timeout=20)
+    with running_server(image_dir, environ, log, file_limit=1024) as started:
+        yield started.port, log, folder / "tmp"
 
 
 def get_healthz(port):
