@@ -36,11 +36,11 @@ COPY . /app
 RUN SECRET_KEY="$(python -c 'import secrets; print(secrets.token_urlsafe(50))')" \
     python manage.py collectstatic --no-input --verbosity 0
 
-COPY docker-entrypoint.sh /usr/local/bin/docker-entrypoint.sh
-ENTRYPOINT ["docker-entrypoint.sh"]
+# Copied with the project above (and, under Compose, the bind mount of . gives the same file).
+ENTRYPOINT ["/app/docker-entrypoint.sh"]
 
 EXPOSE 80
 # Liveness only: a database or storage outage is for /readyz to report, not a reason to restart.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1/healthz', timeout=4)"]
-CMD ["uvicorn", "myapp.asgi:application", "--no-access-log", "--host", "0.0.0.0", "--port", "80"]
+CMD ["uvicorn", "myapp.asgi:application", "--http", "myapp.connections:HttpToolsProtocol", "--no-access-log", "--host", "0.0.0.0", "--port", "80"]

@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test superuser lint format benchmark requirements clean
+.PHONY: run test superuser manage lint format benchmark requirements clean
 
 # Local development: DEBUG on, embedded SQLite and data/media unless a DSN says otherwise.
 run: export DJANGO_DEBUG ?= True
@@ -28,14 +28,20 @@ superuser: $(VENV)/.run-installed
 	$(BIN)/python manage.py migrate --no-input --verbosity 0
 	$(BIN)/python manage.py createsuperuser $(if $(DJANGO_SUPERUSER_USERNAME),--no-input)
 
+# Any other manage.py command, on make run's settings: make manage ARGS="showmigrations".
+manage: export DJANGO_DEBUG ?= True
+manage: $(VENV)/.run-installed
+	mkdir -p data
+	$(BIN)/python manage.py $(ARGS)
+
 # The whole suite on PostgreSQL: DEFAULT_DATABASE_DSN if set, else a throwaway server.
 # A script path, not -m tests.postgres: django-storage-url installs a package named tests.
-# It prints the coverage of myapp/ and uploader/, and fails below COVERAGE_FLOOR: 86.2% was
-# measured on the whole suite when it was set, less a point for noise. Only code run in pytest's
-# own process counts: the servers and commands the tests start (myapp/asgi.py, most of
-# myapp/front.py, the start-up checks) are tested there but not counted. Raise it as tests are
-# added. A subset chosen with PYTEST_ARGS only prints it.
-COVERAGE_FLOOR := 85
+# It prints the coverage of myapp/ and uploader/, and fails below COVERAGE_FLOOR: 93.5% was
+# measured on the whole suite when it was set, less a point and a half for noise. Only code run
+# in pytest's own process counts: what the servers and commands that the tests start run is
+# tested there too, but not counted. Raise it as tests are added. A subset chosen with
+# PYTEST_ARGS only prints it.
+COVERAGE_FLOOR := 92
 test: $(VENV)/.test-installed
 	$(BIN)/python tests/postgres.py $(BIN)/python -m pytest --cov --cov-report=term \
 		$(if $(PYTEST_ARGS),,--cov-fail-under=$(COVERAGE_FLOOR)) $(PYTEST_ARGS)
@@ -58,6 +64,7 @@ requirements: $(VENV)/.test-installed
 	$(BIN)/pip-compile requirements.in -o requirements.txt
 	$(BIN)/pip-compile requirements-dev.in -o requirements-dev.txt
 
+# What the commands build; data/ (the SQLite database and uploads) stays.
 clean:
 	rm -rf .venv .venv-* staticfiles .pytest_cache .ruff_cache .coverage
 

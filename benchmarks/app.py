@@ -4,7 +4,8 @@
   and gzip) under the Dockerfile's own CMD, gunicorn's sync worker on myapp.wsgi, and nginx on
   the same collected files (when installed);
 - a 1 GiB upload through the admin to a local folder (against dd conv=fsync on the same disk)
-  and to an S3 server over HTTP: time and the server's peak memory growth;
+  and to an S3 server over HTTP: time and the server's peak memory growth; then 20 uploads of
+  2 MiB at once to each: the server's peak memory growth, and what it keeps after;
 - the admin's list of uploaded files at 100, 10,000 and 100,000 rows: queries and median time.
 
 Every server listens on 127.0.0.1 and is pinned to the first core, the load on the second.
@@ -13,6 +14,7 @@ Every server listens on 127.0.0.1 and is pinned to the first core, the load on t
 """
 
 import argparse
+import copy
 import json
 import logging
 import os
@@ -32,12 +34,10 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import boto3
-import psycopg2
 from moto.server import ThreadedMotoServer
-from psycopg2 import sql
 
 from benchmarks import load
-from tests.postgres import TemporaryCluster
+from tests.postgres import TemporaryCluster, new_database
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
@@ -49,6 +49,8 @@ SIZES = {
     "full": {"seconds": 2, "rounds": 5, "upload_mib": 1024, "rows": [100, 10_000, 100_000]},
     "small": {"seconds": 1, "rounds": 1, "upload_mib": 4, "rows": [100, 1_000]},
 }
+# Uploads at once, and the size of each, whatever the run's size: the bound is for these.
+CONCURRENT_UPLOADS, CONCURRENT_MIB = 20, 2
 TARGETS = [
     # (result key, what, at least / at most, bound)
     ("login_vs_gunicorn", "admin login, Dockerfile CMD / gunicorn sync", ">=", 0.75),
@@ -58,6 +60,8 @@ TARGETS = [
     ("upload_local_vs_dd", "upload to a folder, dd time / upload time", ">=", 0.5),
     ("upload_local_rss_mb", "upload to a folder, peak RSS growth (MB)", "<=", 32),
     ("upload_s3_rss_mb", "upload to S3, peak RSS growth (MB)", "<=", 64),
+    ("concurrent_local_rss_mb", "20 uploads at once to a folder, peak RSS growth (MB)", "<=", 64),
+    ("concurrent_s3_rss_mb", "20 uploads at once to S3, peak RSS growth (MB)", "<=", 64),
     ("changelist_query_growth", "changelist queries, most rows - fewest rows", "<=", 0),
     ("changelist_time_growth", "changelist median, most rows / fewest rows", "<=", 1.5),
 ]
@@ -66,6 +70,10 @@ SERVER_LABELS = {
     "gunicorn": "gunicorn sync, myapp.wsgi",
     "nginx": "nginx, sendfile",
 }
+CONCURRENT_TRIED = (
+    "files over 256 KiB go to a temporary file as they arrive (FILE_UPLOAD_MAX_MEMORY_SIZE); the "
+    "front reads ahead (1 MiB) only for requests Django reads, 10 at once (a2wsgi's threads)"
+)
 # What the project does for each target: printed beside one that is missed.
 TRIED = {
     "login_vs_gunicorn": "Django's sync stack behind a2wsgi (one thread hand-off per request "
@@ -79,6 +87,8 @@ TRIED = {
     "ahead in 1 MiB pieces by the front, its temporary file renamed into the media folder",
     "upload_local_rss_mb": "request body streamed (a2wsgi), never held whole",
     "upload_s3_rss_mb": "boto3 transfer settings: two 5 MiB parts in memory (myapp/storages.py)",
+    "concurrent_local_rss_mb": CONCURRENT_TRIED,
+    "concurrent_s3_rss_mb": CONCURRENT_TRIED,
     "changelist_query_growth": "the admin's list has no per-row query",
     "changelist_time_growth": "one page of rows by primary key; both counts use the table",
 }
@@ -188,18 +198,7 @@ def fresh_database():
         dsn = os.environ.get("DEFAULT_DATABASE_DSN")
         if not dsn:
             dsn = stack.enter_context(TemporaryCluster()).dsn
-        name = f"myapp_bench_{secrets.token_hex(4)}"
-        connection = psycopg2.connect(dsn)
-        connection.autocommit = True  # CREATE and DROP DATABASE cannot run in a transaction
-        stack.callback(connection.close)
-        with connection.cursor() as cursor:
-            cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        try:
-            yield urllib.parse.urlsplit(dsn)._replace(path=f"/{name}").geturl()
-        finally:
-            with connection.cursor() as cursor:
-                drop = sql.SQL("DROP DATABASE {} WITH (FORCE)")
-                cursor.execute(drop.format(sql.Identifier(name)))
+        yield stack.enter_context(new_database(dsn, "myapp_bench"))
 
 
 def dockerfile_cmd(port):
@@ -376,8 +375,11 @@ def uploads(project, folder, database, mib):
     results["dd_seconds"] = time.monotonic() - started
     dd_file.unlink()
     results["local"] = upload_through_admin(project, folder, environment(database, media), mib)
-    stored = [path for path in media.rglob("*") if path.is_file()]
-    assert [path.stat().st_size for path in stored] == [mib * 2**20], stored
+    results["local"]["concurrent"] = concurrent_uploads(
+        project, folder, environment(database, media)
+    )
+    stored = sorted(path.stat().st_size for path in media.rglob("*") if path.is_file())
+    assert stored == sorted([mib * 2**20] + [CONCURRENT_MIB * 2**20] * CONCURRENT_UPLOADS)
     shutil.rmtree(media)
 
     port = free_port()
@@ -400,16 +402,18 @@ def uploads(project, folder, database, mib):
         )
         environ = environment(database, storage_dsn=dsn)
         results["s3"] = upload_through_admin(project, folder, environ, mib)
-        sizes = [item.size for item in bucket.objects.all()]
-        assert sizes == [mib * 2**20], sizes
+        results["s3"]["concurrent"] = concurrent_uploads(project, folder, environ)
+        sizes = sorted(item.size for item in bucket.objects.all())
+        assert sizes == sorted([mib * 2**20] + [CONCURRENT_MIB * 2**20] * CONCURRENT_UPLOADS)
         bucket.objects.all().delete()
     finally:
         moto.stop()
     return results
 
 
-def upload_through_admin(project, folder, environ, mib):
-    """Log in, then post a file of zeros streamed from the client: seconds and peak RSS growth."""
+@contextmanager
+def upload_server(project, folder, environ):
+    """The Dockerfile's CMD, logged in to the admin: its process, the session, a CSRF token."""
     port = free_port()
     with server(
         dockerfile_cmd(port),
@@ -421,6 +425,12 @@ def upload_through_admin(project, folder, environ, mib):
         session = AdminSession(port)
         form = session.request("GET", "/admin/uploader/uploadedfile/add/")[1]
         token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', form)[1].decode()
+        yield process, session, token
+
+
+def upload_through_admin(project, folder, environ, mib):
+    """Log in, then post a file of zeros streamed from the client: seconds and peak RSS growth."""
+    with upload_server(project, folder, environ) as (process, session, token):
         rss_before = memory(process.pid, "VmRSS")
         # Peak memory counts from here: writing 5 to clear_refs resets VmHWM.
         Path(f"/proc/{process.pid}/clear_refs").write_text("5")
@@ -432,6 +442,41 @@ def upload_through_admin(project, folder, environ, mib):
         assert (status, location) == (302, "/admin/uploader/uploadedfile/"), (status, location)
         peak_kb = max(memory(process.pid, "VmHWM"), peak.highest)
     return {"seconds": seconds, "rss_growth_mb": (peak_kb - rss_before) / 1024}
+
+
+def concurrent_uploads(project, folder, environ):
+    """CONCURRENT_UPLOADS files of CONCURRENT_MIB MiB posted at once by as many clients: the
+    server's peak RSS growth, and its growth a second after the last answer (MB)."""
+    with upload_server(project, folder, environ) as (process, session, token):
+        answers = []
+
+        def client():
+            # Cookies of its own: each answer's Set-Cookie changes them.
+            own = copy.copy(session)
+            own.cookies = dict(session.cookies)
+            answers.append(own.upload(token, CONCURRENT_MIB))
+
+        clients = [threading.Thread(target=client) for _ in range(CONCURRENT_UPLOADS)]
+        rss_before = memory(process.pid, "VmRSS")
+        Path(f"/proc/{process.pid}/clear_refs").write_text("5")
+        peak = PeakMemory(process.pid)
+        with peak:
+            for client in clients:
+                client.start()
+            for client in clients:
+                client.join()
+        peak_kb = max(memory(process.pid, "VmHWM"), peak.highest)
+        time.sleep(1)
+        rss_after = memory(process.pid, "VmRSS")
+    expected = [(302, "/admin/uploader/uploadedfile/")] * CONCURRENT_UPLOADS
+    assert answers == expected, answers
+    return {
+        "uploads": CONCURRENT_UPLOADS,
+        "mib": CONCURRENT_MIB,
+        "rss_before_mb": rss_before / 1024,
+        "rss_growth_mb": (peak_kb - rss_before) / 1024,
+        "rss_kept_mb": (rss_after - rss_before) / 1024,
+    }
 
 
 class PeakMemory:
@@ -565,6 +610,8 @@ def ratios(results):
         "upload_local_vs_dd": uploads["dd_seconds"] / uploads["local"]["seconds"],
         "upload_local_rss_mb": uploads["local"]["rss_growth_mb"],
         "upload_s3_rss_mb": uploads["s3"]["rss_growth_mb"],
+        "concurrent_local_rss_mb": uploads["local"]["concurrent"]["rss_growth_mb"],
+        "concurrent_s3_rss_mb": uploads["s3"]["concurrent"]["rss_growth_mb"],
         "changelist_query_growth": most["queries"] - fewest["queries"],
         "changelist_time_growth": most["median_ms"] / fewest["median_ms"],
     }
@@ -594,6 +641,16 @@ def report(results):
         print(
             f"  admin to {where:<10} {uploads[where]['seconds']:>7.2f}"
             f"   {uploads[where]['rss_growth_mb']:>7.1f}"
+        )
+    print(
+        f"\n{CONCURRENT_UPLOADS} uploads of {CONCURRENT_MIB} MiB at once"
+        "   RSS before   peak growth   kept after 1 s (MB)"
+    )
+    for where in ("local", "s3"):
+        measured = uploads[where]["concurrent"]
+        print(
+            f"  admin to {where:<27}{measured['rss_before_mb']:>9.1f}"
+            f"{measured['rss_growth_mb']:>14.1f}{measured['rss_kept_mb']:>14.1f}"
         )
     print("\nchangelist rows   queries   median ms")
     for count, measured in results["changelist"].items():

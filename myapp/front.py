@@ -1,5 +1,6 @@
-"""The ASGI front door: answers /healthz and the collected static files before Django, and
-reads large request bodies (uploads) ahead of Django.
+"""The ASGI front door: refuses request bodies too large for their URL from their headers alone,
+answers /healthz and the collected static files before Django, and reads large request bodies
+(uploads) ahead of Django.
 
 /healthz and static files are the requests a server gets most and need nothing of Django's:
 passing them through Django's stack costs most of their time (make benchmark measures it).
@@ -11,6 +12,8 @@ from collections import deque
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.middleware.security import SecurityMiddleware
+from django.template.defaultfilters import filesizeformat
+from django.urls import reverse
 from whitenoise.middleware import WhiteNoiseMiddleware
 
 from myapp.responses import read_chunks
@@ -45,6 +48,12 @@ class Front:
 
     def __init__(self, application):
         self.application = application
+        # Only the uploader's admin pages take a file: their bodies may hold one of
+        # UPLOAD_MAX_SIZE plus the form's other fields, which Django caps at
+        # DATA_UPLOAD_MAX_MEMORY_SIZE (the same cap is the whole body's anywhere else).
+        self.upload_prefix = reverse("admin:uploader_uploadedfile_changelist")
+        self.form_limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        self.upload_limit = settings.UPLOAD_MAX_SIZE + self.form_limit
         # WhiteNoise's own index of the collected files, with its headers: its answers
         # (compressed variants, caching, 304, Range, 405) stay exactly WhiteNoise's.
         self.whitenoise = WhiteNoiseMiddleware()
@@ -71,6 +80,24 @@ class Front:
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "http":
+            refusal = self.refuse_body(scope)
+            if refusal is not None:
+                # Answered before any of the body is read, and the connection closed: Uvicorn
+                # would otherwise read (and drop) the rest of the body to keep it alive.
+                status, text = refusal
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": status,
+                        "headers": [
+                            (b"content-type", b"text/plain; charset=utf-8"),
+                            (b"content-length", str(len(text)).encode()),
+                            (b"connection", b"close"),
+                        ],
+                    }
+                )
+                await send({"type": "http.response.body", "body": text})
+                return
             path = scope["path"]
             if path == "/healthz":
                 # Liveness, as myapp.health answers it: whatever the Host header or scheme.
@@ -130,6 +157,41 @@ class Front:
                 file.close()
         await send({"type": "http.response.body", "body": b""})
 
+    def refuse_body(self, scope):
+        """(status, text) when the request's headers show a body its URL does not take."""
+        length = 0
+        for name, value in scope["headers"]:
+            if name == b"transfer-encoding":
+                # Django reads a body by its Content-Length (WSGI): one without a length would
+                # reach the views as empty, so it is refused instead of read.
+                return 411, (
+                    b"Length Required: send the request body with a Content-Length header "
+                    b"(bodies without one, chunked, are not accepted).\n"
+                )
+            if name == b"content-length" and value.isdigit():
+                length = int(value)
+        if not length:
+            return None
+        if scope["method"] in ("GET", "HEAD"):
+            return 413, f"Content Too Large: {scope['method']} requests take no body.\n".encode()
+        if scope["path"].startswith(self.upload_prefix):
+            if length <= self.upload_limit:
+                return None
+            text = (
+                f"Content Too Large: files can be {filesizeformat(settings.UPLOAD_MAX_SIZE)} "
+                f"({settings.UPLOAD_MAX_SIZE:,} bytes) at most; this request's body is "
+                f"{length:,} bytes, over the "
+                f"{self.upload_limit:,} that such a file and its form may take.\n"
+            )
+        else:
+            if length <= self.form_limit:
+                return None
+            text = (
+                f"Content Too Large: this URL takes a body of {self.form_limit:,} bytes at "
+                f"most; this request's is {length:,} bytes.\n"
+            )
+        return 413, text.encode()
+
     def encode(self, headers, secure):
         """WhiteNoise's headers, plus those SecurityMiddleware adds, as ASGI wants them."""
         return [
@@ -160,8 +222,6 @@ def has_large_body(scope):
     for name, value in scope["headers"]:
         if name == b"content-length":
             return value.isdigit() and int(value) > READ_AHEAD
-        if name == b"transfer-encoding":
-            return True
     return False
 
 
@@ -178,11 +238,12 @@ class ReadAhead:
         self.taken = asyncio.Event()
 
     async def __aenter__(self):
-        self.task = asyncio.create_task(self.pump())
+        self.task = None
         return self
 
     async def __aexit__(self, *exc_info):
-        self.task.cancel()
+        if self.task is not None:
+            self.task.cancel()
 
     async def pump(self):
         while True:
@@ -199,6 +260,9 @@ class ReadAhead:
                 return
 
     async def __call__(self):
+        # From Django's first read on: a request still queued for a thread holds no buffer.
+        if self.task is None:
+            self.task = asyncio.create_task(self.pump())
         while not self.chunks and self.last is None:
             self.arrived.clear()
             await self.arrived.wait()

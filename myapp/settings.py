@@ -164,6 +164,9 @@ STORAGES = {
 
 # The largest file the uploader takes, e.g. UPLOAD_MAX_SIZE=100MB or 1.5GB or 1048576.
 UPLOAD_MAX_SIZE = get_size("UPLOAD_MAX_SIZE", default=100 * 10**6)
+# Files over this go to a temporary file as they arrive: Django's 2.5 MB let each upload
+# thread hold its whole file in memory (docs/uploads-and-failures.md, "Resources bounded").
+FILE_UPLOAD_MAX_MEMORY_SIZE = 256 * 1024
 
 
 # Default primary key field type

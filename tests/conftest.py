@@ -1,17 +1,14 @@
 import contextlib
 import importlib
-import json
 import os
+import runpy
 import secrets
 import shutil
 import socket
 import subprocess
-import sys
 import threading
 import urllib.parse
-from pathlib import Path
 
-import boto3
 import pytest
 from django.core.management import call_command
 from django.test import override_settings
@@ -20,9 +17,39 @@ from moto.server import ThreadedMotoServer
 
 import myapp.urls
 from myapp.storages import media_location
+from tests.helpers import BASE_DIR, VENV_BIN, dockerfile_instructions, free_port
 
-BASE_DIR = Path(__file__).resolve().parent.parent
-VENV_BIN = Path(sys.executable).parent
+# Every variable the settings read, so that none of the developer's reaches load_settings.
+SETTINGS_VARIABLES = [
+    "DEFAULT_DATABASE_DSN",
+    "DATABASE_URL",
+    "DEFAULT_STORAGE_DSN",
+    "DJANGO_DEBUG",
+    "DJANGO_LOG_LEVEL",
+    "SECRET_KEY",
+    "DOMAIN",
+    "DOMAIN_ALIASES",
+    "DOMAIN_REDIRECTS",
+    "SECURE_SSL_REDIRECT",
+    "SECURE_HSTS_SECONDS",
+    "UPLOAD_MAX_SIZE",
+]
+
+
+@pytest.fixture
+def load_settings(monkeypatch):
+    """Build the settings module afresh from the given environment, as a process would, with
+    a production SECRET_KEY unless one is given."""
+
+    def load(**environ):
+        for name in SETTINGS_VARIABLES:
+            monkeypatch.delenv(name, raising=False)
+        environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
+        for name, value in environ.items():
+            monkeypatch.setenv(name, value)
+        return runpy.run_path(str(BASE_DIR / "myapp" / "settings.py"))
+
+    return load
 
 
 @pytest.fixture
@@ -93,45 +120,28 @@ def moto_server():
     server.stop()
 
 
-def bucket_on(endpoint):
-    """A new bucket on an S3 server over HTTP, and the DSN that stores in it through endpoint=."""
-    name = f"media-{secrets.token_hex(4)}"
-    s3 = boto3.resource("s3", **on_server(endpoint))
-    dsn = (
-        f"s3://key:secret@{name}.s3.us-east-1.amazonaws.com/"
-        f"?auth=s3v4&endpoint={urllib.parse.quote(endpoint, safe='')}"
-    )
-    return s3.create_bucket(Bucket=name), dsn
+@pytest.fixture
+def unanswering_server():
+    """A TCP server on 127.0.0.1 that accepts connections and never answers (a hung service)."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        accepted = []
+        stop = threading.Event()
 
+        def accept():
+            server.settimeout(0.1)
+            while not stop.is_set():
+                with contextlib.suppress(TimeoutError):
+                    accepted.append(server.accept()[0])
 
-def on_server(endpoint):
-    """boto3's arguments to reach the emulated AWS at endpoint, with its default credentials."""
-    return {
-        "endpoint_url": endpoint,
-        "region_name": "us-east-1",
-        "aws_access_key_id": "key",
-        "aws_secret_access_key": "secret",
-    }
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def dockerfile_instructions(keyword):
-    """The arguments of every Dockerfile line starting with keyword, continuations joined."""
-    text = (BASE_DIR / "Dockerfile").read_text().replace("\\\n", " ")
-    return [line.split(None, 1)[1] for line in text.splitlines() if line.startswith(f"{keyword} ")]
-
-
-def dockerfile_cmd_on(port):
-    """The Dockerfile's CMD, on a port of 127.0.0.1 instead of port 80 of every interface."""
-    (cmd,) = dockerfile_instructions("CMD")
-    argv = json.loads(cmd)
-    argv[argv.index("--host") + 1 :] = ["127.0.0.1", "--port", str(port)]
-    return argv
+        thread = threading.Thread(target=accept)
+        thread.start()
+        yield f"http://127.0.0.1:{server.getsockname()[1]}"
+        stop.set()
+        thread.join()
+        for connection in accepted:
+            connection.close()
 
 
 @pytest.fixture(scope="session")

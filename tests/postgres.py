@@ -13,13 +13,15 @@ import glob
 import os
 import pwd
 import re
+import secrets
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 NOT_FOUND = (
     "No PostgreSQL server found to test on: install one (Debian/Ubuntu: apt-get install "
@@ -115,6 +117,29 @@ class TemporaryCluster:
         )
         if result.returncode:
             raise RuntimeError(f"{program} failed: {result.stdout}{result.stderr}")
+
+
+@contextmanager
+def new_database(dsn, prefix):
+    """A database of its own on the PostgreSQL server that dsn names, dropped on the way out;
+    yields its DSN."""
+    import psycopg2  # here, so that running this file as make test does needs no driver
+    from psycopg2 import sql
+
+    name = f"{prefix}_{secrets.token_hex(4)}"
+    connection = psycopg2.connect(urlsplit(dsn)._replace(scheme="postgresql").geturl())
+    connection.autocommit = True  # CREATE and DROP DATABASE cannot run in a transaction
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        try:
+            yield urlsplit(dsn)._replace(path=f"/{name}").geturl()
+        finally:
+            with connection.cursor() as cursor:
+                drop = sql.SQL("DROP DATABASE {} WITH (FORCE)")
+                cursor.execute(drop.format(sql.Identifier(name)))
+    finally:
+        connection.close()
 
 
 def main(command):

@@ -11,7 +11,7 @@ import pytest
 
 from benchmarks import load
 from benchmarks.app import TARGETS, nginx_binary
-from tests.conftest import BASE_DIR
+from tests.helpers import BASE_DIR
 
 NGINX_PARTS = {"static_vs_nginx", "static_gzip_vs_nginx"}
 
@@ -52,6 +52,10 @@ def test_small_run_measures_every_part(tmp_path):
     for where in ("local", "s3"):
         assert results["uploads"][where]["seconds"] > 0
         assert results["uploads"][where]["rss_growth_mb"] >= 0
+        concurrent = results["uploads"][where]["concurrent"]
+        assert (concurrent["uploads"], concurrent["mib"]) == (20, 2)
+        assert concurrent["rss_before_mb"] > 0
+        assert concurrent["rss_growth_mb"] >= 0
     assert results["uploads"]["dd_seconds"] > 0
     assert len(results["changelist"]) == 2
     for measured in results["changelist"].values():

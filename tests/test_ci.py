@@ -1,5 +1,6 @@
 """CI's files agree with the Python versions the project supports, and keep its pins current."""
 
+import os
 import re
 import shutil
 import subprocess
@@ -9,7 +10,7 @@ import pytest
 import yaml
 from packaging.specifiers import SpecifierSet
 
-from tests.conftest import BASE_DIR, dockerfile_instructions
+from tests.helpers import BASE_DIR, dockerfile_instructions
 
 PROJECT = tomllib.loads((BASE_DIR / "pyproject.toml").read_text())["project"]
 WORKFLOW = yaml.safe_load((BASE_DIR / ".github" / "workflows" / "test.yml").read_text())
@@ -94,9 +95,13 @@ def test_dependabot_keeps_every_kind_of_pin_current():
 
 def make_test_commands(*arguments):
     """The commands `make test` would run, without running them."""
+    # Not the variables of a `make test PYTEST_ARGS=...` these tests may run under.
+    outer = {"MAKEFLAGS", "MFLAGS", "MAKELEVEL", "PYTEST_ARGS"}
+    environ = {name: value for name, value in os.environ.items() if name not in outer}
     result = subprocess.run(
         ["make", "--dry-run", "test", *arguments],
         cwd=BASE_DIR,
+        env=environ,
         capture_output=True,
         text=True,
         check=True,

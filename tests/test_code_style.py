@@ -1,13 +1,11 @@
 import os
 import shutil
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-BASE_DIR = Path(__file__).resolve().parent.parent
-VENV_BIN = Path(sys.executable).parent
+from tests.helpers import BASE_DIR, VENV_BIN
+
 RUFF = VENV_BIN / "ruff"
 
 

@@ -2,29 +2,55 @@
 
 import os
 import re
-import socket
 import subprocess
 import sys
-from pathlib import Path
+import urllib.parse
 
 import pytest
+from django.db import DatabaseError, OperationalError, connection
 
+from myapp import database
 from myapp.environment import ConfigurationError, mask_password
+from myapp.startup import check_before_serving, exit_on_configuration_error
 from myapp.storages import check_storage
-from tests import test_settings
-from tests.conftest import dockerfile_cmd_on
-from tests.postgres import PostgresUnavailable, TemporaryCluster
-from tests.test_health import probe
+from tests.helpers import (
+    BASE_DIR,
+    VENV_BIN,
+    dockerfile_cmd_on,
+    free_port,
+    image_environ,
+    postgresql_of_its_own,
+    probe,
+    running_server,
+)
 
-BASE_DIR = Path(__file__).resolve().parent.parent
-VENV_BIN = Path(sys.executable).parent
 # Every password, S3 secret and key below holds this; no message may show it.
 SECRET = "hunter2"
 KEY = f"{SECRET}-a-key-long-enough-for-production-settings-0123456789"
 S3 = f"s3://AKIAEXAMPLE:{SECRET}@my-bucket.s3.eu-central-1.amazonaws.com/"
 
-load_settings = test_settings.load_settings
-
+# Mistakes in the query of an otherwise good S3 DSN: (query, what the message must say).
+S3_QUERIES = [
+    ("auht=s3v4", "unknown parameter 'auht'.*addressing_style"),
+    ("auth=v2", "invalid auth='v2'"),
+    ("acl=public", "invalid acl='public'.*bucket-owner-full-control"),
+    ("acl=private&acl=none", "has acl= 2 times"),
+    ("qs_auth=maybe", "invalid qs_auth"),
+    ("addressing_style=dns", "invalid addressing_style"),
+    ("qs_auth=true&domain=cdn.example.com", "drop domain= and url="),
+    ("region_name=EU%20Central", "invalid region_name"),
+    ("domain=https://cdn.example.com/", "invalid domain"),
+    ("url=cdn.example.com/media/", "invalid url"),
+    ("endpoint=minio:9000", "invalid endpoint"),
+    ("endpoint=https://minio.example.com/b/", "invalid endpoint"),
+    ("endpoint=http://minio:99999", "invalid endpoint"),
+    ("endpoint=http://minio:0", "invalid endpoint"),
+    ("endpoint=http://minio:\uff19\uff10\uff10\uff10", "invalid endpoint"),
+    (f"endpoint=http://user:{SECRET}@minio:9000", "invalid endpoint"),
+    ("region_name=-eu-central-1", "invalid region_name"),
+    ("region_name=12345", "invalid region_name"),
+]
+UNREADABLE = "host or port that cannot be read"
 
 MISTAKES = [
     ("DJANGO_DEBUG", "yes please", "is not a boolean"),
@@ -34,17 +60,9 @@ MISTAKES = [
     ("SECRET_KEY", "   ", "is not set"),
     ("SECRET_KEY", "django-insecure-local-development-only", "development key, which is public"),
     ("DEFAULT_DATABASE_DSN", f"mysqlx://u:{SECRET}@db/x", "unknown scheme 'mysqlx'"),
-    ("DATABASE_URL", f"postgres://u:{SECRET}@db:port/x", "host or port that cannot be read"),
-    (
-        "DEFAULT_DATABASE_DSN",
-        f"postgres://u:pa#{SECRET}@db:5432/x",
-        "host or port that cannot be read",
-    ),
-    (
-        "DEFAULT_DATABASE_DSN",
-        f"postgres://u:{SECRET}@[db:5432/x",
-        "host or port that cannot be read",
-    ),
+    ("DATABASE_URL", f"postgres://u:{SECRET}@db:port/x", UNREADABLE),
+    ("DEFAULT_DATABASE_DSN", f"postgres://u:pa#{SECRET}@db:5432/x", UNREADABLE),
+    ("DEFAULT_DATABASE_DSN", f"postgres://u:{SECRET}@[db:5432/x", UNREADABLE),
     ("DEFAULT_DATABASE_DSN", f'"postgres://u:{SECRET}@db:5432/x"', "remove them"),
     ("DEFAULT_DATABASE_DSN", "db.example.com", "is not a URL"),
     ("DEFAULT_DATABASE_DSN", f"postgres://u:{SECRET}@db:5432", "names no database"),
@@ -60,33 +78,8 @@ MISTAKES = [
     ("DEFAULT_STORAGE_DSN", "s3://AKIAEXAMPLE@my-bucket.s3.amazonaws.com/", "no credentials"),
     ("DEFAULT_STORAGE_DSN", f"s3://K:{SECRET}@s3.eu-central-1.amazonaws.com/", "names no bucket"),
     ("DEFAULT_STORAGE_DSN", f"s3://K:{SECRET}@/", "names no bucket"),
-    (
-        "DEFAULT_STORAGE_DSN",
-        f"s3://K:{SECRET}@b.s3.amazonaws.com:abc/",
-        "host or port that cannot be read",
-    ),
-    ("DEFAULT_STORAGE_DSN", f"{S3}?auht=s3v4", "unknown parameter 'auht'.*addressing_style"),
-    ("DEFAULT_STORAGE_DSN", f"{S3}?auth=v2", "invalid auth='v2'"),
-    ("DEFAULT_STORAGE_DSN", f"{S3}?acl=public", "invalid acl='public'.*bucket-owner-full-control"),
-    ("DEFAULT_STORAGE_DSN", f"{S3}?acl=private&acl=none", "has acl= 2 times"),
-    ("DEFAULT_STORAGE_DSN", f"{S3}?qs_auth=maybe", "invalid qs_auth"),
-    ("DEFAULT_STORAGE_DSN", f"{S3}?addressing_style=dns", "invalid addressing_style"),
-    ("DEFAULT_STORAGE_DSN", f"{S3}?qs_auth=true&domain=cdn.example.com", "drop domain= and url="),
-    ("DEFAULT_STORAGE_DSN", f"{S3}?region_name=EU%20Central", "invalid region_name"),
-    ("DEFAULT_STORAGE_DSN", f"{S3}?domain=https://cdn.example.com/", "invalid domain"),
-    ("DEFAULT_STORAGE_DSN", f"{S3}?url=cdn.example.com/media/", "invalid url"),
-    ("DEFAULT_STORAGE_DSN", f"{S3}?endpoint=minio:9000", "invalid endpoint"),
-    ("DEFAULT_STORAGE_DSN", f"{S3}?endpoint=https://minio.example.com/b/", "invalid endpoint"),
-    ("DEFAULT_STORAGE_DSN", f"{S3}?endpoint=http://minio:99999", "invalid endpoint"),
-    ("DEFAULT_STORAGE_DSN", f"{S3}?endpoint=http://minio:0", "invalid endpoint"),
-    (
-        "DEFAULT_STORAGE_DSN",
-        f"{S3}?endpoint=http://minio:\uff19\uff10\uff10\uff10",
-        "invalid endpoint",
-    ),
-    ("DEFAULT_STORAGE_DSN", f"{S3}?endpoint=http://user:{SECRET}@minio:9000", "invalid endpoint"),
-    ("DEFAULT_STORAGE_DSN", f"{S3}?region_name=-eu-central-1", "invalid region_name"),
-    ("DEFAULT_STORAGE_DSN", f"{S3}?region_name=12345", "invalid region_name"),
+    ("DEFAULT_STORAGE_DSN", f"s3://K:{SECRET}@b.s3.amazonaws.com:abc/", UNREADABLE),
+    *[("DEFAULT_STORAGE_DSN", f"{S3}?{query}", problem) for query, problem in S3_QUERIES],
     ("DEFAULT_STORAGE_DSN", f"s3://K:{SECRET}@my-bucket/", "storage service's host name"),
     ("DEFAULT_STORAGE_DSN", f"s3://K:{SECRET}@my_bucket.s3.amazonaws.com/", "host name"),
     # A secret pasted without its key: the whole user-info part is masked.
@@ -194,12 +187,6 @@ def test_manage_py_stops_with_one_line(name, value):
     assert SECRET not in result.stderr
 
 
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("name", "value"),
@@ -245,28 +232,97 @@ def test_a_usable_storage_passes_the_start_check(use_storage):
     check_storage()
 
 
+@pytest.fixture
+def database_at(monkeypatch):
+    """Point the default database at another host and port, as DEFAULT_DATABASE_DSN would."""
+
+    def point(host, port):
+        monkeypatch.setenv("DEFAULT_DATABASE_DSN", f"postgres://u:{SECRET}@{host}:{port}/db")
+        monkeypatch.setitem(connection.settings_dict, "HOST", host)
+        monkeypatch.setitem(connection.settings_dict, "PORT", str(port))
+
+    return point
+
+
+@pytest.mark.django_db
+def test_the_start_check_passes_with_a_database_and_a_storage_that_work():
+    check_before_serving()
+
+
+def test_the_start_check_stops_without_domain_in_production(settings):
+    settings.ALLOWED_HOSTS = []
+
+    with pytest.raises(ConfigurationError, match=r"^DOMAIN is not set, so with DEBUG off every"):
+        check_before_serving()
+
+
+def test_the_start_check_stops_on_a_database_that_refuses_connections(database_at):
+    database_at("127.0.0.1", free_port())
+
+    with pytest.raises(ConfigurationError) as error:
+        check_before_serving()
+
+    message = str(error.value)
+    assert message.startswith("DEFAULT_DATABASE_DSN='postgres://u:***@127.0.0.1:")
+    assert "cannot be reached (Connection refused): start the database server" in message
+    assert SECRET not in message
+
+
+def test_the_start_check_lets_the_server_start_when_the_database_hangs(
+    database_at, unanswering_server, monkeypatch, caplog
+):
+    # libpq waits 2 s at the least.
+    monkeypatch.setattr(database, "CONNECT_TIMEOUT", 2)
+    hung = urllib.parse.urlsplit(unanswering_server)
+    database_at(hung.hostname, hung.port)
+
+    check_before_serving()
+
+    (warning,) = [record.getMessage() for record in caplog.records if record.levelname == "WARNING"]
+    assert warning.startswith("Starting anyway: DEFAULT_DATABASE_DSN='postgres://u:***@")
+    assert warning.endswith(
+        "gave no answer within 2 s: check that the database server is up, and the host and port"
+    )
+
+
+def test_a_configuration_error_stops_a_command_with_its_one_line():
+    with pytest.raises(SystemExit) as stopped, exit_on_configuration_error():
+        raise ConfigurationError("DOMAIN='*' is not a host name: use e.g. DOMAIN=example.com")
+
+    assert stopped.value.code == (
+        "Configuration error: DOMAIN='*' is not a host name: use e.g. DOMAIN=example.com"
+    )
+
+
+def test_a_database_error_stops_a_command_with_the_reason_when_it_cannot_connect(database_at):
+    database_at("127.0.0.1", free_port())
+
+    with pytest.raises(SystemExit) as stopped, exit_on_configuration_error():
+        raise OperationalError("a command's first query fails")
+
+    assert stopped.value.code.startswith("Configuration error: DEFAULT_DATABASE_DSN='postgres://u:")
+    assert "cannot be reached (Connection refused)" in stopped.value.code
+    assert SECRET not in stopped.value.code
+
+
+@pytest.mark.django_db
+def test_other_database_errors_are_left_as_they_are():
+    with pytest.raises(DatabaseError) as error, exit_on_configuration_error():
+        raise DatabaseError("a query's own error")
+
+    assert str(error.value) == "a query's own error"
+
+
 @pytest.fixture(scope="module")
 def cluster_with_password():
-    """A PostgreSQL server of its own that checks passwords (make test's trusts everyone)."""
-    try:
-        cluster = TemporaryCluster(password=SECRET)
-    except PostgresUnavailable as error:
-        if os.environ.get("CI"):
-            pytest.fail(str(error))
-        pytest.skip(str(error))
-    with cluster:
+    """A PostgreSQL server of its own that checks passwords."""
+    with postgresql_of_its_own(password=SECRET) as cluster:
         yield cluster
-
-
-def closed_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 UNREACHABLE = {
     "server down": (
-        lambda: f"postgres://u:{SECRET}@127.0.0.1:{closed_port()}/db",
+        lambda: f"postgres://u:{SECRET}@127.0.0.1:{free_port()}/db",
         r"cannot be reached \(Connection refused\): start the database server",
     ),
     "unknown host": (
@@ -278,7 +334,7 @@ UNREACHABLE = {
         r"mysql://u:\*\*\*@db.example.com/db' needs a database driver that is not installed",
     ),
     "GDAL not installed": (
-        lambda: f"postgis://u:{SECRET}@127.0.0.1:{closed_port()}/db",
+        lambda: f"postgis://u:{SECRET}@127.0.0.1:{free_port()}/db",
         # Where GDAL is installed, the backend loads and the server is found down instead.
         "needs a database driver that is not installed|Connection refused",
     ),
@@ -303,7 +359,7 @@ def run_in_image(image_dir, argv, **environ):
     return subprocess.run(
         argv,
         cwd=image_dir,
-        env={"PATH": f"{VENV_BIN}:{os.defpath}", **environ},
+        env=image_environ(**environ),
         capture_output=True,
         text=True,
         timeout=60,
@@ -402,24 +458,15 @@ def test_a_missing_database_says_to_create_it(image_dir, cluster_with_password):
 @pytest.mark.parametrize("mode", [["--reload", "--reload-dir", "myapp"], ["--workers", "2"]])
 def test_make_runs_server_checks_its_database_too(image_dir, tmp_path, mode):
     # These import the app inside Uvicorn's event loop, where Django refuses to connect.
-    environ = {
-        "PATH": f"{VENV_BIN}:{os.defpath}",
-        "SECRET_KEY": KEY,
-        "DJANGO_DEBUG": "True",
-        "DEFAULT_DATABASE_DSN": f"sqlite:///{tmp_path / 'db.sqlite3'}",
-    }
-    port = free_port()
-    server = subprocess.Popen(
-        [*dockerfile_cmd_on(port), *mode],
-        cwd=image_dir,
-        env=environ,
-        stderr=subprocess.PIPE,
-        text=True,
+    environ = image_environ(
+        SECRET_KEY=KEY,
+        DJANGO_DEBUG="True",
+        DEFAULT_DATABASE_DSN=f"sqlite:///{tmp_path / 'db.sqlite3'}",
     )
-    try:
-        answer = probe(f"http://127.0.0.1:{port}/healthz", retry_until_up=True)
-    finally:
-        server.terminate()
-        log = server.communicate(timeout=20)[1]
+
+    with running_server(image_dir, environ, tmp_path / "server.log", *mode) as server:
+        answer = probe(f"http://127.0.0.1:{server.port}/healthz")
+
+    log = server.log.read_text()
     assert answer == (200, b"ok\n"), log
     assert "Traceback" not in log

@@ -18,13 +18,14 @@ import pytest
 from django.core.files.base import ContentFile
 
 from myapp.storages import S3Storage
-from tests.conftest import (
+from tests.helpers import (
     BASE_DIR,
     VENV_BIN,
     bucket_on,
-    dockerfile_cmd_on,
+    closed_endpoint,
     dockerfile_instructions,
-    free_port,
+    image_environ,
+    running_server,
 )
 
 COMPOSE = Path(sysconfig.get_paths()["purelib"]) / "compose" / "docker-compose"
@@ -187,7 +188,7 @@ def test_files_in_a_bucket_the_setup_did_not_make_public_are_not_downloadable(mo
 
 
 def test_s3_setup_says_in_one_line_when_the_server_cannot_be_reached(s3_profile_config):
-    endpoint = f"http://127.0.0.1:{free_port()}"
+    endpoint = closed_endpoint()
 
     result = run_s3_setup(s3_profile_config, endpoint, "media")
 
@@ -222,42 +223,27 @@ def test_cmd_serves_the_admin_with_its_styles_in_time(image_dir, tmp_path, compo
     argv = json.loads(cmd)
     assert argv[:2] == ["uvicorn", "myapp.asgi:application"]
     assert argv[argv.index("--host") + 1 :] == ["0.0.0.0", "--port", "80"]
-    port = free_port()
-    environ = {
-        "PATH": f"{VENV_BIN}:{os.defpath}",
-        "SECRET_KEY": "a-secret-for-this-test-long-enough-for-the-production-settings",
-        "DOMAIN": "127.0.0.1",
-        "DEFAULT_DATABASE_DSN": f"sqlite:///{tmp_path / 'db.sqlite3'}",
-    }
-    started = time.monotonic()
-    server = subprocess.Popen(
-        dockerfile_cmd_on(port),
-        cwd=image_dir,
-        env=environ,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+    environ = image_environ(
+        DOMAIN="127.0.0.1", DEFAULT_DATABASE_DSN=f"sqlite:///{tmp_path / 'db.sqlite3'}"
     )
-    try:
-        page = get_when_up(f"http://127.0.0.1:{port}/admin/login/", server)
-        answered_after = time.monotonic() - started
+    probes = health_probes(compose_config)
+
+    with running_server(image_dir, environ, tmp_path / "server.log") as server:
+        page = get(f"http://127.0.0.1:{server.port}/admin/login/")
+        answered_after = time.monotonic() - server.started
         stylesheet = re.search(r'href="(/static/admin/css/base\.\w+\.css)"', page)[1]
-        with urllib.request.urlopen(
-            behind_load_balancer(f"http://127.0.0.1:{port}{stylesheet}")
-        ) as response:
-            css = response.read()
-        probes = health_probes(compose_config)
-        assert [run_probe(probe, port) for probe in probes] == [0, 0]
-    finally:
-        server.terminate()
-        log = server.communicate(timeout=20)[0].decode()
-    assert [run_probe(probe, port) for probe in probes] == [1, 1]
+        css = get(f"http://127.0.0.1:{server.port}{stylesheet}")
+        assert [run_probe(probe, server.port) for probe in probes] == [0, 0]
+
+    log = server.log.read_text()
+    assert [run_probe(probe, server.port) for probe in probes] == [1, 1]
     # The platform wants a positive answer within 20 seconds of the container's start.
     assert answered_after < 20, log
-    assert b".module" in css
+    assert ".module" in css
     assert "Warning" not in log
     # Uvicorn shuts down gracefully on the SIGTERM that `docker stop` sends, then re-raises it.
     assert "Finished server process" in log
-    assert server.returncode in (0, -signal.SIGTERM), log
+    assert server.process.returncode in (0, -signal.SIGTERM), log
 
 
 def health_probes(compose_config):
@@ -278,22 +264,23 @@ def run_probe(probe, port):
     return subprocess.run([VENV_BIN / "python", *arguments], capture_output=True).returncode
 
 
-def behind_load_balancer(url):
-    """A request as the platform's load balancer forwards it, once it has ended TLS."""
-    return urllib.request.Request(url, headers={"X-Forwarded-Proto": "https"})
+def get(url):
+    """GET url as the platform's load balancer forwards a request, once it has ended TLS."""
+    request = urllib.request.Request(url, headers={"X-Forwarded-Proto": "https"})
+    with urllib.request.urlopen(request) as response:
+        return response.read().decode()
 
 
-def get_when_up(url, server, timeout=20):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            pytest.fail(f"the server stopped: {server.stdout.read().decode()}")
-        try:
-            with urllib.request.urlopen(behind_load_balancer(url)) as response:
-                return response.read().decode()
-        except OSError:
-            time.sleep(0.1)
-    pytest.fail(f"no answer from {url} within {timeout} s")
+def test_entrypoint_is_the_projects_script_as_the_image_copies_it():
+    (entrypoint,) = dockerfile_instructions("ENTRYPOINT")
+    (workdir,) = dockerfile_instructions("WORKDIR")
+    ignored = (BASE_DIR / ".dockerignore").read_text().splitlines()
+
+    assert f". {workdir}" in dockerfile_instructions("COPY")
+    assert json.loads(entrypoint) == [f"{workdir}/docker-entrypoint.sh"]
+    assert "docker-entrypoint.sh" not in ignored
+    # Git keeps the executable bit, which the image (and Compose's bind mount of .) keep too.
+    assert os.access(BASE_DIR / "docker-entrypoint.sh", os.X_OK)
 
 
 requires_root = pytest.mark.skipif(

@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 import tests
-
-BASE_DIR = Path(__file__).resolve().parent.parent
+from tests.helpers import BASE_DIR
 
 
 @pytest.mark.parametrize("mode", ["production", "debug"])

@@ -6,17 +6,14 @@ import gzip
 import http.client
 import json
 import os
-import secrets
 import shutil
-import subprocess
-import time
 
 import brotli
 import pytest
 from asgiref.sync import async_to_sync
 
 from myapp import front
-from tests.conftest import VENV_BIN, dockerfile_cmd_on, free_port
+from tests.helpers import image_environ, running_server
 
 pytestmark = pytest.mark.slow
 
@@ -33,41 +30,26 @@ def served(image_dir, tmp_path_factory):
     app = tmp_path_factory.mktemp("front") / "app"
     shutil.copytree(image_dir, app)
     (app / "staticfiles" / "big.bin").write_bytes(os.urandom(BIG_SIZE))
-    port = free_port()
-    environ = {
-        "PATH": f"{VENV_BIN}:{os.defpath}",
-        "SECRET_KEY": secrets.token_urlsafe(50),
-        "DOMAIN": "localhost",
-        "DEFAULT_DATABASE_DSN": f"sqlite:///{app / 'db.sqlite3'}",
-    }
-    server = subprocess.Popen(
-        dockerfile_cmd_on(port), cwd=app, env=environ, stderr=subprocess.DEVNULL
+    environ = image_environ(
+        DOMAIN="localhost", DEFAULT_DATABASE_DSN=f"sqlite:///{app / 'db.sqlite3'}"
     )
 
-    def request(method, path, headers=None):
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        try:
-            connection.request(method, path, headers={"Host": "localhost", **(headers or {})})
-            response = connection.getresponse()
-            return response.status, response.headers, response.read()
-        finally:
-            connection.close()
+    with running_server(app, environ, app.parent / "server.log") as server:
 
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            request("GET", "/healthz")
-            break
-        except OSError:
-            assert time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.1)
-    request.root = app / "staticfiles"
-    request.hashed = (
-        "/static/" + json.loads((request.root / "staticfiles.json").read_text())["paths"][CSS]
-    )
-    yield request
-    server.terminate()
-    server.wait(timeout=20)
+        def request(method, path, headers=None):
+            connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+            try:
+                connection.request(method, path, headers={"Host": "localhost", **(headers or {})})
+                response = connection.getresponse()
+                return response.status, response.headers, response.read()
+            finally:
+                connection.close()
+
+        request.root = app / "staticfiles"
+        request.hashed = (
+            "/static/" + json.loads((request.root / "staticfiles.json").read_text())["paths"][CSS]
+        )
+        yield request
 
 
 def test_liveness_answers_any_host_over_plain_http(served):

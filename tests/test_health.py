@@ -1,50 +1,28 @@
-import contextlib
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import tempfile
-import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
+import wsgiref.util
 from pathlib import Path
 
 import pytest
 from asgiref.sync import async_to_sync
 
 from myapp import health
-from tests.conftest import BASE_DIR, VENV_BIN, bucket_on, dockerfile_cmd_on, free_port
-from tests.e2e.conftest import running_server
-
-# The platform retries its probe for up to 60 s, but gives each answer 20 s.
-PROBE_BUDGET = 20
-
-
-@pytest.fixture
-def unanswering_server():
-    """A TCP server on 127.0.0.1 that accepts connections and never answers (a hung service)."""
-    with socket.socket() as server:
-        server.bind(("127.0.0.1", 0))
-        server.listen()
-        accepted = []
-        stop = threading.Event()
-
-        def accept():
-            server.settimeout(0.1)
-            while not stop.is_set():
-                with contextlib.suppress(TimeoutError):
-                    accepted.append(server.accept()[0])
-
-        thread = threading.Thread(target=accept)
-        thread.start()
-        yield f"http://127.0.0.1:{server.getsockname()[1]}"
-        stop.set()
-        thread.join()
-        for connection in accepted:
-            connection.close()
+from tests.helpers import (
+    BASE_DIR,
+    VENV_BIN,
+    asgi_get,
+    bucket_on,
+    closed_endpoint,
+    image_environ,
+    probe,
+    running_server,
+    s3_dsn,
+)
 
 
 def test_liveness_needs_no_database_and_no_allowed_host(client):
@@ -61,6 +39,29 @@ def test_liveness_over_asgi(async_client):
     assert response.status_code == 200
 
 
+@pytest.mark.django_db
+def test_liveness_over_wsgi():
+    # Imported here: importing it runs the start checks, which connect to the database.
+    from myapp.wsgi import application
+
+    environ = {"PATH_INFO": "/healthz", "HTTP_HOST": "10.1.2.3"}
+    wsgiref.util.setup_testing_defaults(environ)
+    statuses = []
+    body = b"".join(application(environ, lambda status, headers: statuses.append(status)))
+
+    assert (statuses, body) == (["200 OK"], b"ok\n")
+
+
+@pytest.mark.django_db
+def test_liveness_over_the_asgi_entry_point():
+    # Imported here: importing it runs the start checks, which connect to the database.
+    from myapp.asgi import application
+
+    status, _, body = asgi_get(application, "/healthz", [(b"host", b"10.1.2.3")])
+
+    assert (status, body) == (200, b"ok\n")
+
+
 @pytest.mark.django_db(transaction=True)
 def test_ready_when_database_and_storage_answer(client):
     response = client.get("/readyz", headers={"host": "10.1.2.3"})
@@ -71,13 +72,7 @@ def test_ready_when_database_and_storage_answer(client):
 
 @pytest.mark.django_db(transaction=True)
 def test_not_ready_names_a_storage_that_refuses_connections(client, use_storage):
-    with socket.socket() as closed:
-        closed.bind(("127.0.0.1", 0))
-        endpoint = f"http://127.0.0.1:{closed.getsockname()[1]}"
-    use_storage(
-        "s3://KEY:TOPSECRET@media.s3.us-east-1.amazonaws.com/?endpoint="
-        + urllib.parse.quote(endpoint, safe="")
-    )
+    use_storage(s3_dsn(closed_endpoint(), credentials="KEY:TOPSECRET"))
 
     response = client.get("/readyz")
 
@@ -166,10 +161,7 @@ def test_not_ready_within_the_deadline_when_storage_hangs(
     client, use_storage, unanswering_server, monkeypatch
 ):
     monkeypatch.setattr(health, "CHECK_TIMEOUT", 1.0)
-    use_storage(
-        "s3://KEY:SECRET@media.s3.us-east-1.amazonaws.com/?endpoint="
-        + urllib.parse.quote(unanswering_server, safe="")
-    )
+    use_storage(s3_dsn(unanswering_server))
 
     started = time.monotonic()
     first = client.get("/readyz")
@@ -183,47 +175,21 @@ def test_not_ready_within_the_deadline_when_storage_hangs(
 
 
 @pytest.mark.slow
-def test_the_server_answers_probes_in_time_while_its_database_hangs(image_dir, unanswering_server):
-    port = free_port()
+def test_the_server_answers_probes_in_time_while_its_database_hangs(
+    image_dir, unanswering_server, tmp_path
+):
     hung = urllib.parse.urlsplit(unanswering_server)
-    environ = {
-        "PATH": f"{VENV_BIN}:{os.defpath}",
-        "SECRET_KEY": secrets.token_urlsafe(50),
-        "DOMAIN": "example.com",
-        "DEFAULT_DATABASE_DSN": f"postgres://user:pw@{hung.hostname}:{hung.port}/db",
-    }
-    server = subprocess.Popen(
-        dockerfile_cmd_on(port),
-        cwd=image_dir,
-        env=environ,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    environ = image_environ(
+        DOMAIN="example.com",
+        DEFAULT_DATABASE_DSN=f"postgres://user:pw@{hung.hostname}:{hung.port}/db",
     )
-    try:
-        alive = probe(f"http://127.0.0.1:{port}/healthz", retry_until_up=True)
-        ready = probe(f"http://127.0.0.1:{port}/readyz")
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
+
+    with running_server(image_dir, environ, tmp_path / "server.log") as server:
+        alive = probe(f"http://127.0.0.1:{server.port}/healthz")
+        ready = probe(f"http://127.0.0.1:{server.port}/readyz")
 
     assert alive == (200, b"ok\n")
     assert ready == (503, b"database: no answer within 5 s\n")
-
-
-def probe(url, retry_until_up=False):
-    """GET a health URL as the platform's probe does: plain HTTP, a foreign Host, 20 s at most."""
-    request = urllib.request.Request(url, headers={"Host": "10.0.0.7"})
-    deadline = time.monotonic() + PROBE_BUDGET
-    while True:
-        try:
-            with urllib.request.urlopen(request, timeout=PROBE_BUDGET) as response:
-                return response.status, response.read()
-        except urllib.error.HTTPError as error:
-            return error.code, error.read()
-        except OSError:
-            if not retry_until_up or time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
 
 
 @pytest.mark.slow
@@ -238,15 +204,13 @@ def test_the_server_is_not_ready_while_uploads_cannot_work(
         (tmp_path / "data").write_text("a file where the folder should be")
         dsn = (tmp_path / "data" / "media").as_uri() + "/?url=%2Fmedia%2F"
         failure = b"NotADirectoryError"
-    environ = {
-        "PATH": f"{VENV_BIN}:{os.defpath}",
-        "SECRET_KEY": secrets.token_urlsafe(50),
-        "DOMAIN": "example.com",
-        "DEFAULT_DATABASE_DSN": f"sqlite:///{tmp_path / 'db.sqlite3'}",
-        "DEFAULT_STORAGE_DSN": dsn,
-    }
+    environ = image_environ(
+        DOMAIN="example.com",
+        DEFAULT_DATABASE_DSN=f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        DEFAULT_STORAGE_DSN=dsn,
+    )
 
-    with running_server(image_dir, environ, tmp_path / "server.log") as port:
-        ready = probe(f"http://127.0.0.1:{port}/readyz")
+    with running_server(image_dir, environ, tmp_path / "server.log") as server:
+        ready = probe(f"http://127.0.0.1:{server.port}/readyz")
 
     assert ready == (503, b"storage: " + failure + b"\n")

@@ -1,9 +1,9 @@
 import re
-from pathlib import Path
 
 import pytest
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+from tests.helpers import BASE_DIR
+
 README = (BASE_DIR / "README.md").read_text()
 # Links such as [`DATABASES`](myapp/settings.py#L101-L109): the name must be in those lines.
 LINE_LINKS = re.findall(r"\[`([^`]+)`\]\(([^)#]+)#L(\d+)-L(\d+)\)", README)

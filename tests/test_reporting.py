@@ -7,7 +7,6 @@ import pytest
 from django.views.debug import ExceptionReporter
 
 from myapp.environment import ConfigurationError
-from tests.test_settings import load_settings  # noqa: F401 (a fixture)
 
 SECRET = "hunter2-in-a-frame"
 
@@ -39,12 +38,12 @@ def test_reports_hide_credentials_in_every_variable(rf, settings, debug):
     assert SECRET not in text
 
 
-def test_log_level_comes_from_the_environment(load_settings):  # noqa: F811
+def test_log_level_comes_from_the_environment(load_settings):
     assert load_settings()["LOGGING"]["root"]["level"] == "INFO"
     assert load_settings(DJANGO_LOG_LEVEL="warning")["LOGGING"]["root"]["level"] == "WARNING"
 
 
-def test_an_unknown_log_level_is_a_one_line_error(load_settings):  # noqa: F811
+def test_an_unknown_log_level_is_a_one_line_error(load_settings):
     with pytest.raises(ConfigurationError) as error:
         load_settings(DJANGO_LOG_LEVEL="verbose")
 

@@ -1,5 +1,4 @@
 import os
-import runpy
 import secrets
 import subprocess
 import sys
@@ -13,41 +12,13 @@ from django_storage_url import get_storage
 from storages.backends.s3 import S3Storage
 
 from myapp.storages import FileSystemStorage
+from tests.helpers import BASE_DIR
 
-BASE_DIR = Path(__file__).resolve().parent.parent
 PRODUCTION_SECRET_KEY = secrets.token_urlsafe(50)
-VARIABLES = [
-    "DEFAULT_DATABASE_DSN",
-    "DATABASE_URL",
-    "DEFAULT_STORAGE_DSN",
-    "DJANGO_DEBUG",
-    "SECRET_KEY",
-    "DOMAIN",
-    "DOMAIN_ALIASES",
-    "DOMAIN_REDIRECTS",
-    "SECURE_SSL_REDIRECT",
-    "SECURE_HSTS_SECONDS",
-    "UPLOAD_MAX_SIZE",
-]
 PLATFORM_S3_DSN = (
     "s3://AKIAEXAMPLE:se%2Fcret@my-bucket.s3.eu-central-1.amazonaws.com/"
     "?auth=s3v4&domain=media.example.com"
 )
-
-
-@pytest.fixture
-def load_settings(monkeypatch):
-    """Build the settings module afresh from the given environment, as a process would."""
-
-    def load(**environ):
-        for name in VARIABLES:
-            monkeypatch.delenv(name, raising=False)
-        environ.setdefault("SECRET_KEY", PRODUCTION_SECRET_KEY)
-        for name, value in environ.items():
-            monkeypatch.setenv(name, value)
-        return runpy.run_path(str(BASE_DIR / "myapp" / "settings.py"))
-
-    return load
 
 
 def test_defaults_need_no_service(load_settings):

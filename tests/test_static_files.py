@@ -6,6 +6,8 @@ import pytest
 from asgiref.sync import async_to_sync, sync_to_async
 from django.contrib.staticfiles.storage import staticfiles_storage
 
+from tests.helpers import asgi_get
+
 CSS = "admin/css/base.css"
 
 # Closing a response ends its request, and Django then tidies the database connection.
@@ -87,3 +89,17 @@ def test_asgi_answers_not_modified_without_a_body(async_client, hashed_url):
         response = async_to_sync(revalidate)()
 
     assert response.status_code == 304
+
+
+def test_the_asgi_entry_point_serves_hashed_files_as_whitenoise_would(hashed_url, static_root):
+    # Imported here: importing it runs the start checks, which connect to the database.
+    from myapp.asgi import application
+
+    https = [(b"x-forwarded-proto", b"https")]
+    status, headers, body = asgi_get(application, hashed_url, https)
+
+    assert status == 200
+    assert body == (static_root / hashed_url.removeprefix("/static/")).read_bytes()
+    assert "immutable" in headers["cache-control"]
+    assert headers["x-content-type-options"] == "nosniff"
+    assert "strict-transport-security" in headers

@@ -1,30 +1,23 @@
 """Browser tests: the app started as its container starts it, driven by headless Chromium."""
 
 import asyncio
-import http.client
 import os
 import queue
 import re
-import secrets
 import shutil
 import ssl
 import subprocess
 import threading
-import time
-import urllib.parse
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
-import dj_database_url
-import psycopg2
 import pytest
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import sync_playwright
-from psycopg2 import sql
 
-from tests.conftest import BASE_DIR, VENV_BIN, bucket_on, dockerfile_cmd_on, free_port
-from tests.postgres import PostgresUnavailable, TemporaryCluster
+from tests.e2e.app import fresh_database, running_app
+from tests.helpers import BASE_DIR, bucket_on, image_environ
 
 ARTIFACTS = BASE_DIR / "test-artifacts"
 # What it takes for Debian's Chromium to run headless as root in a container, and to keep
@@ -39,8 +32,6 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-quic",
 ]
-USERNAME = "admin"
-PASSWORD = secrets.token_urlsafe()
 
 
 @dataclass
@@ -75,13 +66,7 @@ def site(request, image_dir, moto_server, tmp_path_factory):
     """
     folder = tmp_path_factory.mktemp(request.param)
     with fresh_database() as database_dsn:
-        environ = {
-            "PATH": f"{VENV_BIN}:{os.defpath}",
-            # Strong enough for Django's deploy check (security.W009): 50+ characters.
-            "SECRET_KEY": secrets.token_urlsafe(50),
-            "DOMAIN": "localhost",
-            "DEFAULT_DATABASE_DSN": database_dsn,
-        }
+        environ = image_environ(DOMAIN="localhost", DEFAULT_DATABASE_DSN=database_dsn)
         if request.param == "production":
             environ["DJANGO_DEBUG"] = "False"
             environ["DEFAULT_STORAGE_DSN"] = bucket_on(moto_server)[1]
@@ -109,98 +94,6 @@ def page(chromium, site):
     context.set_default_timeout(10_000)
     yield context.new_page()
     context.close()
-
-
-@contextmanager
-def fresh_database():
-    """A new database on the PostgreSQL server the tests run on; yields its DSN."""
-    dsn = os.environ.get("DEFAULT_DATABASE_DSN", "")
-    server = dj_database_url.parse(dsn) if dsn else {}
-    if "postgresql" not in server.get("ENGINE", ""):
-        pytest.fail("the browser tests need DEFAULT_DATABASE_DSN on PostgreSQL: run make test")
-    name = f"myapp_e2e_{secrets.token_hex(4)}"
-    connection = psycopg2.connect(
-        dbname=server["NAME"],
-        user=server["USER"],
-        password=server["PASSWORD"],
-        host=server["HOST"],
-        port=server["PORT"] or None,
-    )
-    # CREATE and DROP DATABASE cannot run inside a transaction.
-    connection.autocommit = True
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        try:
-            yield urllib.parse.urlsplit(dsn)._replace(path=f"/{name}").geturl()
-        finally:
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name))
-                )
-    finally:
-        connection.close()
-
-
-@contextmanager
-def running_app(image_dir, environ, log):
-    """Migrate, create the admin, then run the Dockerfile's CMD; yields its port."""
-    manage = [VENV_BIN / "python", "manage.py"]
-    for command in [["migrate", "--no-input"], ["createsuperuser", "--no-input"]]:
-        result = subprocess.run(
-            [*manage, *command],
-            cwd=image_dir,
-            env={
-                **environ,
-                "DJANGO_SUPERUSER_USERNAME": USERNAME,
-                "DJANGO_SUPERUSER_PASSWORD": PASSWORD,
-                "DJANGO_SUPERUSER_EMAIL": "admin@example.com",
-            },
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        assert result.returncode == 0, result.stdout + result.stderr
-    with running_server(image_dir, environ, log) as port:
-        yield port
-
-
-@contextmanager
-def running_server(image_dir, environ, log):
-    """The Dockerfile's CMD, its output in log, until it answers; yields its port."""
-    port = free_port()
-    with log.open("wb") as output:
-        server = subprocess.Popen(
-            dockerfile_cmd_on(port),
-            cwd=image_dir,
-            env=environ,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            wait_for_an_answer(port, server, log)
-            yield port
-        finally:
-            server.terminate()
-            server.wait(timeout=20)
-
-
-def wait_for_an_answer(port, server, log, timeout=30):
-    """Any HTTP answer will do: a redirect to HTTPS is the server up too."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            pytest.fail(f"the server stopped:\n{log.read_text()}")
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-        try:
-            connection.request("GET", "/admin/login/", headers={"Host": "localhost"})
-            connection.getresponse().read()
-            return
-        except OSError:
-            time.sleep(0.1)
-        finally:
-            connection.close()
-    pytest.fail(f"no answer on port {port} within {timeout} s:\n{log.read_text()}")
 
 
 @contextmanager
@@ -297,20 +190,3 @@ def pytest_runtest_makereport(item, call):
                 saved.append("screenshot.png")
         report.sections.append(("artefacts", f"{' and '.join(saved)} in {folder}/"))
     return report
-
-
-@pytest.fixture
-def stoppable_postgresql(request):
-    """A PostgreSQL server of its own, that a test can stop and start again.
-
-    Parametrized indirectly, its parameter is the password the server asks for.
-    """
-    try:
-        cluster = TemporaryCluster(password=getattr(request, "param", None))
-    except PostgresUnavailable as error:
-        # With DEFAULT_DATABASE_DSN naming a server elsewhere (Compose), there may be none here.
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(str(error))
-    with cluster:
-        yield cluster

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import PASSWORD, USERNAME
+from tests.e2e.app import PASSWORD, USERNAME
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

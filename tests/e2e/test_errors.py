@@ -1,33 +1,34 @@
-"""Errors of the server as the Dockerfile runs it, when its database goes down: the debug page
-shows no credential, and production logs each error to stderr, traceback and path, no secret.
-
-The database is up when the server starts (the server refuses to start without it), and
-stopped before the request."""
+"""Errors of the server as the Dockerfile runs it, its database stopped once it has started: the
+debug page shows no credential, and production logs each error to stderr, traceback and path, no
+secret."""
 
 import http.client
-import os
 import secrets
 
 import pytest
 
-from tests.conftest import VENV_BIN
-from tests.e2e.conftest import running_server
+from tests.helpers import image_environ, postgresql_of_its_own, running_server
 
 pytestmark = pytest.mark.slow
 
 SECRET = f"pw-{secrets.token_hex(8)}"
 
 
-def environment(debug, database_dsn):
-    """Every DSN holds SECRET."""
-    return {
-        "PATH": f"{VENV_BIN}:{os.defpath}",
-        "SECRET_KEY": secrets.token_urlsafe(50),
-        "DOMAIN": "localhost",
-        "DJANGO_DEBUG": str(debug),
-        "DEFAULT_DATABASE_DSN": database_dsn,
-        "DEFAULT_STORAGE_DSN": f"s3://AKIAEXAMPLE:{SECRET}@media.s3.eu-central-1.amazonaws.com/",
-    }
+@pytest.fixture
+def database():
+    """A PostgreSQL server of the test's own, for it to stop; its DSN holds SECRET."""
+    with postgresql_of_its_own(password=SECRET) as cluster:
+        yield cluster
+
+
+def environment(debug, database):
+    """The app's variables: every DSN holds SECRET."""
+    return image_environ(
+        DOMAIN="localhost",
+        DJANGO_DEBUG=str(debug),
+        DEFAULT_DATABASE_DSN=database.dsn,
+        DEFAULT_STORAGE_DSN=f"s3://AKIAEXAMPLE:{SECRET}@media.s3.eu-central-1.amazonaws.com/",
+    )
 
 
 def get_a_page_that_needs_the_database(port, cookie):
@@ -45,14 +46,12 @@ def get_a_page_that_needs_the_database(port, cookie):
         connection.close()
 
 
-@pytest.mark.parametrize("stoppable_postgresql", [SECRET], indirect=True)
-def test_the_debug_page_shows_no_credential(image_dir, tmp_path, stoppable_postgresql):
+def test_the_debug_page_shows_no_credential(image_dir, tmp_path, database):
     log = tmp_path / "server.log"
-    database = stoppable_postgresql
-    with running_server(image_dir, environment(True, database.dsn), log) as port:
+    with running_server(image_dir, environment(True, database), log) as server:
         database.stop()
         status, page = get_a_page_that_needs_the_database(
-            port, f"sessionid={secrets.token_hex(16)}"
+            server.port, f"sessionid={secrets.token_hex(16)}"
         )
 
     assert status == 500
@@ -62,16 +61,14 @@ def test_the_debug_page_shows_no_credential(image_dir, tmp_path, stoppable_postg
     assert SECRET not in log.read_text()
 
 
-@pytest.mark.parametrize("stoppable_postgresql", [SECRET], indirect=True)
 def test_production_logs_the_error_with_its_traceback_and_path_but_no_secret(
-    image_dir, tmp_path, stoppable_postgresql
+    image_dir, tmp_path, database
 ):
     log = tmp_path / "server.log"
-    database = stoppable_postgresql
-    with running_server(image_dir, environment(False, database.dsn), log) as port:
+    with running_server(image_dir, environment(False, database), log) as server:
         database.stop()
         status, page = get_a_page_that_needs_the_database(
-            port, f"__Secure-sessionid={secrets.token_hex(16)}"
+            server.port, f"__Secure-sessionid={secrets.token_hex(16)}"
         )
 
     output = log.read_text()
@@ -79,5 +76,5 @@ def test_production_logs_the_error_with_its_traceback_and_path_but_no_secret(
     assert "OperationalError" not in page
     assert "ERROR django.request: Internal Server Error: /admin/" in output
     assert "Traceback (most recent call last):" in output
-    assert "psycopg2.OperationalError: connection to server" in output
+    assert "psycopg2.OperationalError: connection to server on socket" in output
     assert SECRET not in output

@@ -6,22 +6,29 @@ load balancer would. After each test, rows and stored files match, or `reconcile
 makes them match and says what it did.
 """
 
-import os
 import re
-import secrets
 import subprocess
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 
 import psycopg2
 import pytest
 from moto.server import ThreadedMotoServer
 
-from tests.conftest import VENV_BIN, bucket_on, free_port
 from tests.e2e.admin_http import AdminSession
-from tests.e2e.conftest import PASSWORD, USERNAME, fresh_database, running_app
+from tests.e2e.app import PASSWORD, USERNAME, fresh_database, running_app
+from tests.helpers import (
+    VENV_BIN,
+    bucket_on,
+    free_port,
+    image_environ,
+    postgresql_of_its_own,
+    refuse_inserts,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -55,14 +62,31 @@ class Folder:
         }
 
 
-def environment(database_dsn, storage_dsn):
-    return {
-        "PATH": f"{VENV_BIN}:{os.defpath}",
-        "SECRET_KEY": secrets.token_urlsafe(50),
-        "DOMAIN": "localhost",
-        "DEFAULT_DATABASE_DSN": database_dsn,
-        "DEFAULT_STORAGE_DSN": storage_dsn,
-    }
+@dataclass
+class App:
+    """The app on its database and storage, with an editor logged in to its admin."""
+
+    database: str
+    environ: dict
+    log: Path
+    admin: AdminSession
+    # The add form, whose CSRF token uploads send.
+    add_page: bytes
+
+
+@contextmanager
+def running(image_dir, tmp_path, storage, database=None):
+    """The app as its container runs it, on database (by default a fresh one) and storage."""
+    with ExitStack() as stack:
+        if database is None:
+            database = stack.enter_context(fresh_database())
+        environ = image_environ(
+            DOMAIN="localhost", DEFAULT_DATABASE_DSN=database, DEFAULT_STORAGE_DSN=storage.dsn
+        )
+        log = tmp_path / "server.log"
+        port = stack.enter_context(running_app(image_dir, environ, log))
+        admin = AdminSession(port, USERNAME, PASSWORD)
+        yield App(database, environ, log, admin, admin.get(ADD)[2])
 
 
 def rows(database_dsn, column="file"):
@@ -107,12 +131,8 @@ def storage(request, tmp_path, moto_server):
 
 
 def test_concurrent_same_name_uploads_keep_every_file(image_dir, tmp_path, storage):
-    with (
-        fresh_database() as database,
-        running_app(image_dir, environment(database, storage.dsn), tmp_path / "server.log") as port,
-    ):
-        admin = AdminSession(port, USERNAME, PASSWORD)
-        page = admin.get(ADD)[2]
+    with running(image_dir, tmp_path, storage) as app:
+        admin, page, database = app.admin, app.add_page, app.database
         contents = [f"upload number {n}\n".encode() * 1000 for n in range(CONCURRENT_UPLOADS)]
         start_together = threading.Barrier(CONCURRENT_UPLOADS)
 
@@ -124,7 +144,7 @@ def test_concurrent_same_name_uploads_keep_every_file(image_dir, tmp_path, stora
             answers = list(pool.map(upload, contents))
 
         assert answers == [(302, CHANGELIST)] * CONCURRENT_UPLOADS
-        assert reconciled(image_dir, environment(database, storage.dsn)).startswith(
+        assert reconciled(image_dir, app.environ).startswith(
             f"{CONCURRENT_UPLOADS} rows, {CONCURRENT_UPLOADS} stored files: rows and stored "
         )
         names = rows(database)
@@ -154,12 +174,8 @@ def stoppable_s3():
 def test_s3_stopped_mid_run_loses_nothing_and_orphans_nothing(image_dir, tmp_path, stoppable_s3):
     endpoint, holder, restart = stoppable_s3
     bucket = Bucket(endpoint)
-    with (
-        fresh_database() as database,
-        running_app(image_dir, environment(database, bucket.dsn), tmp_path / "server.log") as port,
-    ):
-        environ = environment(database, bucket.dsn)
-        admin = AdminSession(port, USERNAME, PASSWORD)
+    with running(image_dir, tmp_path, bucket) as app:
+        admin = app.admin
         assert admin.upload("before.txt", b"stored before the outage") == (302, CHANGELIST)
 
         holder["server"].stop()
@@ -177,12 +193,19 @@ def test_s3_stopped_mid_run_loses_nothing_and_orphans_nothing(image_dir, tmp_pat
         assert admin.get("/readyz")[0] == 200
         assert admin.upload("after.txt", b"stored after the outage") == (302, CHANGELIST)
 
-        reconciled(image_dir, environ)
-        names = rows(database)
+        reconciled(image_dir, app.environ)
+        names = rows(app.database)
         stored = bucket.files()
     assert sorted(name.rsplit("/", 1)[1] for name in names) == ["after.txt", "before.txt"]
     assert set(stored) == set(names)
     assert sorted(stored.values()) == [b"stored after the outage", b"stored before the outage"]
+
+
+@pytest.fixture
+def stoppable_postgresql():
+    """A PostgreSQL server of its own, that a test can stop and start again."""
+    with postgresql_of_its_own() as cluster:
+        yield cluster
 
 
 def test_postgresql_stopped_mid_run_loses_nothing_and_orphans_nothing(
@@ -190,11 +213,8 @@ def test_postgresql_stopped_mid_run_loses_nothing_and_orphans_nothing(
 ):
     folder = Folder(tmp_path / "media")
     cluster = stoppable_postgresql
-    with running_app(
-        image_dir, environment(cluster.dsn, folder.dsn), tmp_path / "server.log"
-    ) as port:
-        admin = AdminSession(port, USERNAME, PASSWORD)
-        page = admin.get(ADD)[2]
+    with running(image_dir, tmp_path, folder, database=cluster.dsn) as app:
+        admin, page = app.admin, app.add_page
         assert admin.upload("before.txt", b"stored before the outage", page)[0] == 302
 
         cluster.stop()
@@ -209,7 +229,7 @@ def test_postgresql_stopped_mid_run_loses_nothing_and_orphans_nothing(
         # The database refuses the row after the file was stored: the file goes again.
         with refused_inserts(cluster.dsn):
             assert admin.upload("refused.txt", b"refused by the database", page)[0] == 500
-        reconciled(image_dir, environment(cluster.dsn, folder.dsn))
+        reconciled(image_dir, app.environ)
         names = rows(cluster.dsn)
     assert sorted(name.rsplit("/", 1)[1] for name in names) == ["after.txt", "before.txt"]
     stored = folder.files()
@@ -219,20 +239,14 @@ def test_postgresql_stopped_mid_run_loses_nothing_and_orphans_nothing(
 
 @contextmanager
 def refused_inserts(database_dsn):
-    """A trigger that makes every new UploadedFile row fail, as a full disk would."""
+    """Every new UploadedFile row fails, as on a full disk, for the app's own connections too."""
     with psycopg2.connect(database_dsn) as connection, connection.cursor() as cursor:
-        cursor.execute(
-            "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN "
-            "RAISE EXCEPTION 'could not extend file: No space left on device'; "
-            "END $$ LANGUAGE plpgsql; "
-            "CREATE TRIGGER refuse BEFORE INSERT ON uploader_uploadedfile "
-            "FOR EACH ROW EXECUTE FUNCTION refuse()"
-        )
+        undo = refuse_inserts(cursor, "could not extend file: No space left on device")
     try:
         yield
     finally:
         with psycopg2.connect(database_dsn) as connection, connection.cursor() as cursor:
-            cursor.execute("DROP TRIGGER refuse ON uploader_uploadedfile; DROP FUNCTION refuse()")
+            cursor.execute(undo)
         connection.close()
 
 
@@ -241,14 +255,8 @@ def test_deleting_while_s3_is_down_is_told_logged_and_finished_by_reconcile_medi
 ):
     endpoint, holder, restart = stoppable_s3
     bucket = Bucket(endpoint)
-    log = tmp_path / "server.log"
-    with (
-        fresh_database() as database,
-        running_app(image_dir, environment(database, bucket.dsn), log) as port,
-    ):
-        environ = environment(database, bucket.dsn)
-        admin = AdminSession(port, USERNAME, PASSWORD)
-        page = admin.get(ADD)[2]
+    with running(image_dir, tmp_path, bucket) as app:
+        admin, page, database = app.admin, app.add_page, app.database
         for number in range(5):
             assert admin.upload(f"file-{number}.txt", b"kept", page) == (302, CHANGELIST)
         names = sorted(rows(database))
@@ -261,37 +269,32 @@ def test_deleting_while_s3_is_down_is_told_logged_and_finished_by_reconcile_medi
         message = admin.get(CHANGELIST)[2].decode()
         assert rows(database) == []
         assert "The storage could not delete 5 file(s) (EndpointConnectionError)" in message
-        logged = re.findall(r"Could not delete (\S+) in the storage: (\w+)", log.read_text())
+        logged = re.findall(r"Could not delete (\S+) in the storage: (\w+)", app.log.read_text())
         assert sorted(logged) == [(name, "EndpointConnectionError") for name in names]
 
         restart()
         assert sorted(bucket.files()) == names  # kept, but listed for removal
-        report = reconciled(image_dir, environ)
+        report = reconciled(image_dir, app.environ)
     assert sorted(re.findall(r"Removed deleted row's file (\S+)", report)) == names
     assert bucket.files() == {}
 
 
 def test_an_upload_whose_answer_is_lost_leaves_no_file(image_dir, tmp_path, answer_losing_proxy):
     bucket = Bucket(answer_losing_proxy.endpoint)
-    log = tmp_path / "server.log"
-    with (
-        fresh_database() as database,
-        running_app(image_dir, environment(database, bucket.dsn), log) as port,
-    ):
-        admin = AdminSession(port, USERNAME, PASSWORD)
-        page = admin.get(ADD)[2]
+    with running(image_dir, tmp_path, bucket) as app:
+        admin = app.admin
 
         answer_losing_proxy.losing.set()
-        answer = admin.upload("lost.txt", b"stored, but the answer was lost", page)
+        answer = admin.upload("lost.txt", b"stored, but the answer was lost", app.add_page)
         answer_losing_proxy.losing.clear()
 
         assert answer == (302, ADD)
         message = admin.get(ADD)[2].decode()
         assert "The file could not be stored (ConnectionClosedError)" in message
-        assert re.search(r"Could not store \w+/lost\.txt in the storage: ", log.read_text())
-        assert rows(database) == []
+        assert re.search(r"Could not store \w+/lost\.txt in the storage: ", app.log.read_text())
+        assert rows(app.database) == []
         assert bucket.files() == {}
-        reconciled(image_dir, environment(database, bucket.dsn))
+        reconciled(image_dir, app.environ)
 
 
 def test_a_brief_s3_outage_during_a_burst_leaves_rows_and_files_matching(
@@ -300,12 +303,8 @@ def test_a_brief_s3_outage_during_a_burst_leaves_rows_and_files_matching(
     endpoint, holder, restart = stoppable_s3
     bucket = Bucket(endpoint)
     uploads = 60
-    with (
-        fresh_database() as database,
-        running_app(image_dir, environment(database, bucket.dsn), tmp_path / "server.log") as port,
-    ):
-        admin = AdminSession(port, USERNAME, PASSWORD)
-        page = admin.get(ADD)[2]
+    with running(image_dir, tmp_path, bucket) as app:
+        admin, page, database = app.admin, app.add_page, app.database
         done = []
 
         def upload(number):
@@ -326,6 +325,6 @@ def test_a_brief_s3_outage_during_a_burst_leaves_rows_and_files_matching(
         assert set(answers) <= {(302, CHANGELIST), (302, ADD)}
         saved = answers.count((302, CHANGELIST))
         assert len(rows(database)) == saved
-        reconciled(image_dir, environment(database, bucket.dsn))
+        reconciled(image_dir, app.environ)
         names = rows(database)
         assert set(bucket.files()) == set(names)

@@ -1,19 +1,11 @@
 import pytest
-from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
+from tests.helpers import upload
 from tests.uploader.factories import UploadedFileFactory
 from uploader.models import UploadedFile
 
 pytestmark = pytest.mark.django_db
-
-
-def upload(client, name, content):
-    response = client.post(
-        reverse("admin:uploader_uploadedfile_add"), {"file": SimpleUploadedFile(name, content)}
-    )
-    assert response.status_code == 302, response.content
-    return UploadedFile.objects.latest("pk")
 
 
 def test_upload_through_the_admin_lands_in_media_root(admin_client, media_root):

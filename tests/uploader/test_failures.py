@@ -4,7 +4,6 @@ the editor, and found and repaired by `manage.py reconcile_media`."""
 import io
 import os
 import time
-import urllib.parse
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -12,7 +11,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.urls import reverse
 
-from tests.conftest import bucket_on, free_port
+from tests.helpers import bucket_on, closed_endpoint, s3_dsn
 from tests.uploader.factories import UploadedFileFactory
 from uploader.models import PendingDeletion, UploadedFile
 
@@ -44,14 +43,6 @@ def s3(moto_server, use_storage):
     return bucket, dsn
 
 
-def unreachable_s3():
-    """A DSN whose endpoint refuses connections, as a stopped storage service does."""
-    endpoint = f"http://127.0.0.1:{free_port()}"
-    return "s3://key:secret@media.s3.us-east-1.amazonaws.com/?endpoint=" + urllib.parse.quote(
-        endpoint, safe=""
-    )
-
-
 def test_deleting_while_the_storage_is_down_is_told_logged_and_finished_later(
     admin_client, transactional_db, s3, use_storage, caplog
 ):
@@ -59,7 +50,7 @@ def test_deleting_while_the_storage_is_down_is_told_logged_and_finished_later(
     uploads = UploadedFileFactory.create_batch(2)
     names = sorted(upload.file.name for upload in uploads)
 
-    use_storage(unreachable_s3())
+    use_storage(s3_dsn(closed_endpoint()))
     response = admin_client.post(
         CHANGELIST_URL,
         {"action": "delete_selected", "_selected_action": [u.pk for u in uploads], "post": "yes"},
@@ -180,6 +171,6 @@ def test_reconcile_removes_orphans_in_a_bucket(s3):
 
 
 def test_reconcile_says_when_it_cannot_reach_the_storage(use_storage):
-    use_storage(unreachable_s3())
+    use_storage(s3_dsn(closed_endpoint()))
 
     assert reconcile() == (1, "Could not list the storage: EndpointConnectionError\n")

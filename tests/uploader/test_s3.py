@@ -3,12 +3,10 @@ import urllib.request
 
 import boto3
 import pytest
-from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from moto import mock_aws
 
-from tests.conftest import bucket_on
-from uploader.models import UploadedFile
+from tests.helpers import bucket_on, upload
 
 pytestmark = pytest.mark.django_db
 
@@ -37,14 +35,6 @@ def bucket(aws, use_storage):
     )
     use_storage(PLATFORM_DSN)
     return bucket
-
-
-def upload(client, name, content):
-    response = client.post(
-        reverse("admin:uploader_uploadedfile_add"), {"file": SimpleUploadedFile(name, content)}
-    )
-    assert response.status_code == 302, response.content
-    return UploadedFile.objects.latest("pk")
 
 
 def test_upload_through_the_admin_lands_in_the_bucket(admin_client, bucket, media_root):

@@ -6,11 +6,10 @@ import urllib.request
 
 import boto3
 import pytest
-from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from moto.core.authorization import enable_iam_authentication
 
-from tests.conftest import bucket_on, on_server
+from tests.helpers import bucket_on, on_server, upload
 from uploader.models import UploadedFile
 
 pytestmark = pytest.mark.django_db
@@ -23,11 +22,7 @@ def bucket_dsn(moto_server):
 
 
 def follow_the_admin_link(client):
-    client.post(
-        reverse("admin:uploader_uploadedfile_add"),
-        {"file": SimpleUploadedFile("report.pdf", b"%PDF-1.7 numbers")},
-    )
-    uploaded = UploadedFile.objects.get()
+    uploaded = upload(client, "report.pdf", b"%PDF-1.7 numbers")
     changelist = client.get(reverse("admin:uploader_uploadedfile_changelist")).text
     url = uploaded.file.url
     assert f'<a href="{url.replace("&", "&amp;")}">Download</a>' in changelist
@@ -102,10 +97,7 @@ def test_credentials_that_cannot_list_the_bucket_store_files_and_are_ready(
     # moto enforces the user's policy only while IAM authentication is on.
     with enable_iam_authentication():
         for content in (b"first", b"second"):
-            admin_client.post(
-                reverse("admin:uploader_uploadedfile_add"),
-                {"file": SimpleUploadedFile("report.txt", content)},
-            )
+            upload(admin_client, "report.txt", content)
         ready = client.get("/readyz")
         # The same user with a wrong secret is refused.
         use_storage(store_only_dsn.replace("@", "x@", 1))

@@ -1,12 +1,11 @@
 """Uploads that must not hurt: too large, badly named, or meeting a failing service."""
 
-import urllib.parse
-
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection, transaction
 from django.urls import reverse
 
+from tests.helpers import closed_endpoint, refuse_inserts, s3_dsn
 from tests.uploader.factories import UploadedFileFactory
 from uploader.models import UploadedFile
 
@@ -115,13 +114,7 @@ def test_names_too_long_for_local_disks_are_cut_to_255_bytes(admin_client, media
 @pytest.fixture
 def storage_down(use_storage):
     """An S3 DSN whose endpoint refuses connections, as a stopped storage service does."""
-    with __import__("socket").socket() as closed:
-        closed.bind(("127.0.0.1", 0))
-        endpoint = f"http://127.0.0.1:{closed.getsockname()[1]}"
-    use_storage(
-        "s3://KEY:SECRET@media.s3.us-east-1.amazonaws.com/?endpoint="
-        + urllib.parse.quote(endpoint, safe="")
-    )
+    use_storage(s3_dsn(closed_endpoint()))
 
 
 def test_storage_down_saves_nothing_and_says_so(admin_client, storage_down):
@@ -142,14 +135,7 @@ def test_storage_down_saves_nothing_and_says_so(admin_client, storage_down):
 def failing_inserts():
     """Make the database refuse new rows, as a write failing after the upload would."""
     with connection.cursor() as cursor:
-        cursor.execute(
-            "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN "
-            "RAISE EXCEPTION 'disk full'; END $$ LANGUAGE plpgsql"
-        )
-        cursor.execute(
-            "CREATE TRIGGER refuse BEFORE INSERT ON uploader_uploadedfile "
-            "FOR EACH ROW EXECUTE FUNCTION refuse()"
-        )
+        refuse_inserts(cursor, "disk full")
 
 
 def test_a_row_that_cannot_be_written_leaves_no_stored_file(
@@ -165,18 +151,10 @@ def test_a_row_that_cannot_be_written_leaves_no_stored_file(
 def failing_commits(transactional_db):
     """Make the database refuse new rows only at COMMIT, after the row and its file were written."""
     with connection.cursor() as cursor:
-        cursor.execute(
-            "CREATE FUNCTION refuse_at_commit() RETURNS trigger AS $$ BEGIN "
-            "RAISE EXCEPTION 'the disk filled up at commit'; END $$ LANGUAGE plpgsql"
-        )
-        cursor.execute(
-            "CREATE CONSTRAINT TRIGGER refuse_at_commit AFTER INSERT ON uploader_uploadedfile "
-            "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION refuse_at_commit()"
-        )
+        undo = refuse_inserts(cursor, "the disk filled up at commit", at_commit=True)
     yield
     with connection.cursor() as cursor:
-        cursor.execute("DROP TRIGGER refuse_at_commit ON uploader_uploadedfile")
-        cursor.execute("DROP FUNCTION refuse_at_commit()")
+        cursor.execute(undo)
 
 
 def test_a_commit_that_fails_after_the_row_was_written_leaves_no_stored_file(

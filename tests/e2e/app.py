@@ -1,0 +1,48 @@
+"""The app as its container runs it, on a database of its own, with an admin account."""
+
+import os
+import secrets
+import subprocess
+from contextlib import contextmanager
+
+import dj_database_url
+import pytest
+
+from tests.helpers import VENV_BIN, running_server
+from tests.postgres import new_database
+
+USERNAME = "admin"
+PASSWORD = secrets.token_urlsafe()
+
+
+@contextmanager
+def fresh_database():
+    """A new database on the PostgreSQL server the tests run on; yields its DSN."""
+    dsn = os.environ.get("DEFAULT_DATABASE_DSN", "")
+    if "postgresql" not in (dj_database_url.parse(dsn)["ENGINE"] if dsn else ""):
+        pytest.fail("the browser tests need DEFAULT_DATABASE_DSN on PostgreSQL: run make test")
+    with new_database(dsn, "myapp_e2e") as database:
+        yield database
+
+
+@contextmanager
+def running_app(image_dir, environ, log):
+    """Migrate, create the admin, then run the Dockerfile's CMD; yields its port."""
+    manage = [VENV_BIN / "python", "manage.py"]
+    for command in [["migrate", "--no-input"], ["createsuperuser", "--no-input"]]:
+        result = subprocess.run(
+            [*manage, *command],
+            cwd=image_dir,
+            env={
+                **environ,
+                "DJANGO_SUPERUSER_USERNAME": USERNAME,
+                "DJANGO_SUPERUSER_PASSWORD": PASSWORD,
+                "DJANGO_SUPERUSER_EMAIL": "admin@example.com",
+            },
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+    with running_server(image_dir, environ, log) as server:
+        yield server.port

@@ -1,0 +1,242 @@
+"""What more than one test module needs, defined once: the project's paths, free ports, S3
+buckets and DSNs, the Dockerfile's command run as a server, probes, uploads through the admin,
+and a database that refuses rows.
+
+Fixtures are in the conftest.py files, which pytest finds by itself; test modules import plain
+helpers from here (or tests/e2e/app.py), never from a conftest.py or from each other."""
+
+import http.client
+import json
+import os
+import resource
+import secrets
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import boto3
+import pytest
+from asgiref.sync import async_to_sync
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from tests.postgres import PostgresUnavailable, TemporaryCluster
+from uploader.models import UploadedFile
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+# The platform retries its probe for up to 60 s, but gives each answer 20 s.
+PROBE_BUDGET = 20
+
+
+def free_port():
+    """A port of 127.0.0.1 that nothing listens on, as a stopped service's (until one takes it)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def closed_endpoint():
+    """The URL of a server that refuses connections, as a stopped service does."""
+    return f"http://127.0.0.1:{free_port()}"
+
+
+def s3_dsn(endpoint, bucket="media", credentials="key:secret"):
+    """The DSN of a bucket on the S3 server at endpoint (signature v4)."""
+    return (
+        f"s3://{credentials}@{bucket}.s3.us-east-1.amazonaws.com/"
+        f"?auth=s3v4&endpoint={urllib.parse.quote(endpoint, safe='')}"
+    )
+
+
+def bucket_on(endpoint):
+    """A new bucket on an S3 server over HTTP, and the DSN that stores in it through endpoint=."""
+    name = f"media-{secrets.token_hex(4)}"
+    s3 = boto3.resource("s3", **on_server(endpoint))
+    return s3.create_bucket(Bucket=name), s3_dsn(endpoint, bucket=name)
+
+
+def on_server(endpoint):
+    """boto3's arguments to reach the emulated AWS at endpoint, with its default credentials."""
+    return {
+        "endpoint_url": endpoint,
+        "region_name": "us-east-1",
+        "aws_access_key_id": "key",
+        "aws_secret_access_key": "secret",
+    }
+
+
+def dockerfile_instructions(keyword):
+    """The arguments of every Dockerfile line starting with keyword, continuations joined."""
+    text = (BASE_DIR / "Dockerfile").read_text().replace("\\\n", " ")
+    return [line.split(None, 1)[1] for line in text.splitlines() if line.startswith(f"{keyword} ")]
+
+
+def dockerfile_cmd_on(port):
+    """The Dockerfile's CMD, on a port of 127.0.0.1 instead of port 80 of every interface."""
+    (cmd,) = dockerfile_instructions("CMD")
+    argv = json.loads(cmd)
+    argv[argv.index("--host") + 1 :] = ["127.0.0.1", "--port", str(port)]
+    return argv
+
+
+def image_environ(**variables):
+    """A process environment as the image has it: its PATH, a production SECRET_KEY (50+
+    characters, as Django's deploy check wants) unless one is given, and the variables the
+    platform would set; nothing of the developer's."""
+    return {
+        "PATH": f"{VENV_BIN}:{os.defpath}",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        **variables,
+    }
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen
+    port: int
+    log: Path
+    # When it was started, as the container would be.
+    started: float
+
+
+@contextmanager
+def running_server(image_dir, environ, log, *options, timeout=30, file_limit=None):
+    """The Dockerfile's CMD (with options added) in image_dir, as the container runs it but on a
+    free port of 127.0.0.1, its output and errors written to the file log; yields a Server once
+    it gives any HTTP answer, and stops it as `docker stop` does (SIGTERM) on the way out.
+
+    file_limit: the most file descriptors the server may have open, as `ulimit -n` sets it."""
+    port, started = free_port(), time.monotonic()
+    limit = (file_limit, file_limit)
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [*dockerfile_cmd_on(port), *options],
+            cwd=image_dir,
+            env=environ,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            preexec_fn=file_limit and (lambda: resource.setrlimit(resource.RLIMIT_NOFILE, limit)),
+        )
+        server = Server(process, port, log, started)
+        try:
+            _wait_for_an_answer(server, timeout)
+            yield server
+        finally:
+            server.process.terminate()
+            server.process.wait(timeout=20)
+
+
+def _wait_for_an_answer(server, timeout):
+    """Any HTTP answer to the liveness probe, which needs neither HTTPS nor an allowed host."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            pytest.fail(f"the server stopped:\n{server.log.read_text()}")
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+        try:
+            connection.request("GET", "/healthz", headers={"Host": "localhost"})
+            connection.getresponse().read()
+            return
+        except OSError:
+            time.sleep(0.1)
+        finally:
+            connection.close()
+    pytest.fail(f"no answer on port {server.port} within {timeout} s:\n{server.log.read_text()}")
+
+
+def asgi_get(application, path, headers=()):
+    """GET path from an ASGI application in this process, as Uvicorn would over plain HTTP;
+    returns (status, headers as a dict, body)."""
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"testserver"), *headers],
+        "client": ("127.0.0.1", 12345),
+        "server": ("127.0.0.1", 80),
+    }
+    sent = []
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message):
+        sent.append(message)
+
+    async_to_sync(application)(scope, receive, send)
+    start, *bodies = sent
+    body = b"".join(message.get("body", b"") for message in bodies)
+    return start["status"], {k.decode(): v.decode() for k, v in start["headers"]}, body
+
+
+def probe(url, retry_until_up=False):
+    """GET a health URL as the platform's probe does: plain HTTP, a foreign Host, 20 s at most."""
+    request = urllib.request.Request(url, headers={"Host": "10.0.0.7"})
+    deadline = time.monotonic() + PROBE_BUDGET
+    while True:
+        try:
+            with urllib.request.urlopen(request, timeout=PROBE_BUDGET) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read()
+        except OSError:
+            if not retry_until_up or time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+@contextmanager
+def postgresql_of_its_own(password=None):
+    """A started PostgreSQL server for one test to stop, start or check passwords on (make
+    test's trusts everyone); yields its TemporaryCluster. With DEFAULT_DATABASE_DSN naming a
+    server elsewhere (Compose), there may be none to make here: skipped then, but never on CI."""
+    try:
+        cluster = TemporaryCluster(password=password)
+    except PostgresUnavailable as error:
+        if os.environ.get("CI"):
+            pytest.fail(str(error))
+        pytest.skip(str(error))
+    with cluster:
+        yield cluster
+
+
+def upload(client, name, content):
+    """Add a file through the admin's form, as an editor does; returns its new row."""
+    response = client.post(
+        reverse("admin:uploader_uploadedfile_add"), {"file": SimpleUploadedFile(name, content)}
+    )
+    assert response.status_code == 302, response.content
+    return UploadedFile.objects.latest("pk")
+
+
+def refuse_inserts(cursor, message, at_commit=False):
+    """Make the database refuse every new UploadedFile row with message, as a full disk would:
+    at the INSERT, or only at COMMIT, once the row and its file were written. Returns the SQL
+    that undoes it."""
+    name = "refuse_at_commit" if at_commit else "refuse"
+    when = (
+        f"CONSTRAINT TRIGGER {name} AFTER INSERT ON uploader_uploadedfile "
+        "DEFERRABLE INITIALLY DEFERRED"
+        if at_commit
+        else f"TRIGGER {name} BEFORE INSERT ON uploader_uploadedfile"
+    )
+    cursor.execute(
+        f"CREATE FUNCTION {name}() RETURNS trigger AS $$ BEGIN "
+        f"RAISE EXCEPTION '{message}'; END $$ LANGUAGE plpgsql"
+    )
+    cursor.execute(f"CREATE {when} FOR EACH ROW EXECUTE FUNCTION {name}()")
+    return f"DROP TRIGGER {name} ON uploader_uploadedfile; DROP FUNCTION {name}()"

@@ -1,0 +1,332 @@
+"""Resources bounded: request bodies refused from their headers (myapp/front.py), and idle
+connections closed before they use up the file descriptors (myapp/connections.py), against the
+Dockerfile's CMD (slow); the protocol's rules also in this process, with small numbers."""
+
+import asyncio
+import contextlib
+import http.client
+import resource
+import socket
+import threading
+import time
+
+import pytest
+import uvicorn
+from asgiref.sync import async_to_sync
+
+from myapp import connections, front
+from tests.helpers import free_port, image_environ, running_server
+
+UPLOAD_MAX_SIZE = 10**6
+FORM_LIMIT = 2_621_440  # Django's DATA_UPLOAD_MAX_MEMORY_SIZE, which the project keeps
+UPLOAD_URL = "/admin/uploader/uploadedfile/add/"
+GIB = 2**30
+
+
+@pytest.fixture(scope="module")
+def server(image_dir, tmp_path_factory):
+    """The Dockerfile's CMD with 1,024 file descriptors and a temporary folder of its own;
+    yields its port, its log and that folder."""
+    folder = tmp_path_factory.mktemp("limits")
+    (folder / "tmp").mkdir()
+    environ = image_environ(
+        DOMAIN="localhost",
+        DEFAULT_DATABASE_DSN=f"sqlite:///{folder / 'db.sqlite3'}",
+        UPLOAD_MAX_SIZE=str(UPLOAD_MAX_SIZE),
+        TMPDIR=str(folder / "tmp"),
+    )
+    log = folder / "server.log"
+    with running_server(image_dir, environ, log, file_limit=1024) as started:
+        yield started.port, log, folder / "tmp"
+
+
+def get_healthz(port):
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        connection.request("GET", "/healthz", headers={"Host": "localhost"})
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
+def send_headers(port, method, path, headers):
+    """Send a request's headers and none of its body; return the answer's status, headers
+    and body, as the server sent them before a byte of the body came."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        connection.putrequest(method, path, skip_host=True)
+        for name, value in {"Host": "localhost", "X-Forwarded-Proto": "https", **headers}.items():
+            connection.putheader(name, value)
+        connection.endheaders()
+        response = connection.getresponse()
+        return response.status, response.headers, response.read().decode()
+    finally:
+        connection.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", ["/healthz", "/admin/login/", "/static/admin/css/base.css"])
+def test_a_large_body_is_refused_from_its_length_alone(server, path):
+    port, _, temporary = server
+
+    status, headers, text = send_headers(port, "POST", path, {"Content-Length": str(GIB)})
+
+    assert status == 413
+    assert headers["Content-Type"] == "text/plain; charset=utf-8"
+    assert headers["Connection"] == "close"
+    assert text == (
+        f"Content Too Large: this URL takes a body of {FORM_LIMIT:,} bytes at most; "
+        f"this request's is {GIB:,} bytes.\n"
+    )
+    assert list(temporary.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_an_upload_over_the_limit_and_its_form_is_refused_before_it_is_read(server):
+    port, _, temporary = server
+    length = UPLOAD_MAX_SIZE + FORM_LIMIT + 1
+    headers = {"Content-Length": str(length), "Content-Type": "multipart/form-data; boundary=x"}
+
+    status, _, text = send_headers(port, "POST", UPLOAD_URL, headers)
+
+    assert status == 413
+    assert text == (
+        "Content Too Large: files can be 976.6\xa0KB (1,000,000 bytes) at most; this request's "
+        f"body is {length:,} bytes, over the {UPLOAD_MAX_SIZE + FORM_LIMIT:,} that such a "
+        "file and its form may take.\n"
+    )
+    assert list(temporary.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_a_body_within_the_limit_reaches_django(server):
+    port = server[0]
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    body = b"x" * FORM_LIMIT
+    connection.request(
+        "POST",
+        "/admin/login/",
+        body,
+        {"Host": "localhost", "X-Forwarded-Proto": "https", "Content-Type": "text/plain"},
+    )
+
+    # Django's answer: the CSRF check refuses a form without its token.
+    assert connection.getresponse().status == 403
+    connection.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+def test_get_and_head_take_no_body(server, method):
+    status, _, text = send_headers(server[0], method, "/healthz", {"Content-Length": "1"})
+
+    assert status == 413
+    assert text == (
+        "" if method == "HEAD" else f"Content Too Large: {method} requests take no body.\n"
+    )
+
+
+@pytest.mark.slow
+def test_a_body_without_a_length_is_refused_unread(server):
+    headers = {"Transfer-Encoding": "chunked", "Content-Type": "multipart/form-data; boundary=x"}
+
+    status, _, text = send_headers(server[0], "POST", UPLOAD_URL, headers)
+
+    assert status == 411
+    assert text == (
+        "Length Required: send the request body with a Content-Length header "
+        "(bodies without one, chunked, are not accepted).\n"
+    )
+
+
+@pytest.mark.slow
+def test_idle_connections_do_not_stop_the_server_from_answering(server):
+    port, log, _ = server
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    # Twice the server's descriptors, if this process may open as many; over them anyway.
+    count = min(2000, hard - 100)
+    if count <= 1024:
+        pytest.skip(f"this process may open {hard} files, too few to outnumber the server's")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, count + 100), hard))
+    with contextlib.ExitStack() as stack:
+        idle = []
+        for number in range(count):
+            connection = stack.enter_context(socket.create_connection(("127.0.0.1", port)))
+            if number % 2:
+                connection.sendall(b"GET /hea")  # half a request line, never finished
+            idle.append(connection)
+
+        started = time.monotonic()
+        assert get_healthz(port) == 200
+        assert time.monotonic() - started < 5
+
+        # The newest of them are still open: closed once they have waited HEADER_TIMEOUT.
+        last = idle[-1]
+        last.settimeout(connections.HEADER_TIMEOUT + 5)
+        with contextlib.suppress(ConnectionResetError):
+            assert last.recv(1) == b""
+    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert "Traceback" not in log.read_text()
+
+
+async def answer_after_a_while(scope, receive, send):
+    """An ASGI app whose requests stay in progress for a while (/slow) or not (anything else)."""
+    if scope["type"] != "http":
+        return
+    if scope["path"] == "/slow":
+        await asyncio.sleep(1)
+    await send(
+        {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]}
+    )
+    await send({"type": "http.response.body", "body": b"ok"})
+
+
+@pytest.fixture
+def small_server(monkeypatch):
+    """Uvicorn in this process with the project's protocol, 3 connections and 0.5 s for the
+    headers at most; yields its port."""
+    monkeypatch.setattr(connections, "MAX_CONNECTIONS", 3)
+    monkeypatch.setattr(connections, "HEADER_TIMEOUT", 0.5)
+    port = free_port()
+    config = uvicorn.Config(
+        answer_after_a_while,
+        host="127.0.0.1",
+        port=port,
+        http=connections.HttpToolsProtocol,
+        lifespan="off",
+        log_level="warning",
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.05)
+    yield port
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def is_closed(connection, timeout):
+    connection.settimeout(timeout)
+    try:
+        return connection.recv(1) == b""
+    except ConnectionResetError:
+        return True
+    except TimeoutError:
+        return False
+
+
+def test_the_connection_that_waited_longest_for_headers_makes_room(small_server):
+    with contextlib.ExitStack() as stack:
+        first, second, third = (
+            stack.enter_context(socket.create_connection(("127.0.0.1", small_server)))
+            for _ in range(3)
+        )
+        first.sendall(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")  # in progress: kept
+        time.sleep(0.1)
+
+        status = get_status(small_server, "/")
+
+        assert status == 200
+        assert is_closed(second, 0.2)
+        assert not is_closed(third, 0.1)
+        assert read_response(first).startswith(b"HTTP/1.1 200 OK")
+
+
+def test_when_every_connection_is_busy_a_new_one_is_closed(small_server):
+    with contextlib.ExitStack() as stack:
+        busy = [
+            stack.enter_context(socket.create_connection(("127.0.0.1", small_server)))
+            for _ in range(3)
+        ]
+        for connection in busy:
+            connection.sendall(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+        time.sleep(0.2)
+        extra = stack.enter_context(socket.create_connection(("127.0.0.1", small_server)))
+
+        assert is_closed(extra, 0.5)
+        for connection in busy:
+            assert read_response(connection).startswith(b"HTTP/1.1 200 OK")
+
+
+def test_headers_must_come_within_the_timeout_also_after_a_response(small_server):
+    with contextlib.ExitStack() as stack:
+        silent, partial, kept_alive = (
+            stack.enter_context(socket.create_connection(("127.0.0.1", small_server)))
+            for _ in range(3)
+        )
+        partial.sendall(b"GET / HTTP/1.1\r\nHo")
+        kept_alive.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert read_response(kept_alive).startswith(b"HTTP/1.1 200 OK")
+        kept_alive.sendall(b"GET / HTTP/1.1\r\n")  # the next request, never finished
+
+        assert [is_closed(connection, 2) for connection in (silent, partial, kept_alive)] == [
+            True
+        ] * 3
+
+
+def read_response(connection):
+    """The whole of an answer from answer_after_a_while."""
+    connection.settimeout(5)
+    response = b""
+    while not response.endswith(b"\r\n\r\nok"):
+        received = connection.recv(100)
+        assert received, f"closed after {response!r}"
+        response += received
+    return response
+
+
+def get_status(port, path):
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        connection.request("GET", path)
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "headers", "status"),
+    [
+        ("GET", "/admin/", [(b"content-length", b"1")], 413),
+        ("POST", "/admin/login/", [(b"content-length", str(FORM_LIMIT + 1).encode())], 413),
+        (
+            "POST",
+            UPLOAD_URL,
+            [(b"content-length", str(UPLOAD_MAX_SIZE + FORM_LIMIT).encode())],
+            200,
+        ),
+        (
+            "POST",
+            UPLOAD_URL,
+            [(b"content-length", str(UPLOAD_MAX_SIZE + FORM_LIMIT + 1).encode())],
+            413,
+        ),
+        ("POST", "/admin/login/", [(b"transfer-encoding", b"chunked")], 411),
+        ("POST", "/admin/login/", [(b"content-length", str(FORM_LIMIT).encode())], 200),
+        ("GET", "/admin/", [(b"content-length", b"0")], 200),
+    ],
+)
+def test_the_front_refuses_a_body_by_its_headers_or_passes_it_on(
+    settings, method, path, headers, status
+):
+    """The rules in this process: what does not go to Django is answered by the front."""
+    settings.UPLOAD_MAX_SIZE = UPLOAD_MAX_SIZE
+    sent = []
+
+    async def django(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "method": method, "path": path, "headers": headers}
+    async_to_sync(front.Front(django))(scope, None, send)
+
+    assert sent[0]["status"] == status
+    if status != 200:
+        assert (b"connection", b"close") in sent[0]["headers"]
+        assert sent[1]["body"].decode().startswith(("Content Too Large: ", "Length Required: "))
