@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test superuser lint format benchmark requirements clean
+.PHONY: run test mutation superuser lint format benchmark requirements clean
 
 # Local development: DEBUG on, embedded SQLite and data/media unless a DSN says otherwise.
 run: export DJANGO_DEBUG ?= True
@@ -37,6 +37,14 @@ test: $(VENV)/.test-installed
 	$(BIN)/python -m tests.postgres $(BIN)/python -m pytest --cov --cov-report=term \
 		$(if $(PYTEST_ARGS),,--cov-fail-under=$(COVERAGE_FLOOR)) $(PYTEST_ARGS)
 
+# Mutation testing of myapp/ and uploader/ on PostgreSQL (docs/development.md): a score per
+# module and the mutants no test catches. Not part of make test or CI. MUTANTS narrows the run
+# to some mutants by name, e.g. MUTANTS='uploader.models.*'; MUTATION_JOBS run at once.
+MUTATION_JOBS ?= 2
+mutation: $(VENV)/.test-installed
+	$(BIN)/python -m tests.postgres $(BIN)/python scripts/mutation.py \
+		--jobs $(MUTATION_JOBS) $(MUTANTS)
+
 # Static files through Uvicorn: the project's streaming middleware against WhiteNoise's own.
 benchmark: $(VENV)/.test-installed
 	$(BIN)/python -m benchmarks.static_files $(BENCHMARK_ARGS)
@@ -55,7 +63,7 @@ requirements: $(VENV)/.test-installed
 	$(BIN)/pip-compile requirements-dev.in -o requirements-dev.txt
 
 clean:
-	rm -rf .venv .venv-* staticfiles .pytest_cache .ruff_cache .coverage
+	rm -rf .venv .venv-* staticfiles mutants .pytest_cache .ruff_cache .coverage
 
 $(VENV)/.run-installed: requirements.txt
 	@scripts/check-build-tools

@@ -1,4 +1,6 @@
+import fcntl
 import importlib
+import itertools
 import json
 import os
 import secrets
@@ -11,6 +13,7 @@ from pathlib import Path
 
 import boto3
 import pytest
+from django.conf import settings as django_settings
 from django.core.management import call_command
 from django.test import override_settings
 from django.urls import clear_url_caches
@@ -46,11 +49,47 @@ def media_root(use_storage, tmp_path):
 
 @pytest.fixture(scope="session")
 def static_root(tmp_path_factory):
-    """Static files collected once, as the Docker build does, for every test to serve."""
-    static_root = tmp_path_factory.mktemp("staticfiles")
-    with override_settings(STATIC_ROOT=static_root):
-        call_command("collectstatic", interactive=False, verbosity=0)
+    """Static files collected once, as the Docker build does, for every test to serve.
+
+    make mutation starts pytest once per mutant: its runs share the files the first one
+    collected in TEST_SHARED_DIR (collecting takes seconds, the tests of a mutant often less).
+    """
+    shared = os.environ.get("TEST_SHARED_DIR")
+    static_root = Path(shared, "staticfiles") if shared else tmp_path_factory.mktemp("static")
+    # make mutation empties the folder at each start, so that its first run collects.
+    if not (static_root / "staticfiles.json").exists():
+        with override_settings(STATIC_ROOT=static_root):
+            call_command("collectstatic", interactive=False, verbosity=0)
     return static_root
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
+    """make mutation runs mutants side by side, all in TEST_SHARED_DIR: each pytest run then
+    takes a test database of its own, kept for the next runs (--reuse-db)."""
+    if shared := os.environ.get("TEST_SHARED_DIR"):
+        database = django_settings.DATABASES["default"]
+        number = _database_number(Path(shared))
+        database.setdefault("TEST", {})["NAME"] = f"test_{database['NAME']}_{number}"
+
+
+_database_locks = {}
+
+
+def _database_number(shared):
+    """The lowest number no other running process holds; this process holds it till it ends
+    (a process forked from it, as mutmut runs each mutant, takes another)."""
+    if os.getpid() not in _database_locks:
+        for number in itertools.count():
+            lock = (shared / f"database-{number}.lock").open("w")
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                lock.close()
+                continue
+            _database_locks[os.getpid()] = number, lock
+            break
+    return _database_locks[os.getpid()][0]
 
 
 @pytest.fixture(autouse=True)
