@@ -63,33 +63,31 @@ def static_root(tmp_path_factory):
     return static_root
 
 
+# The test database of each process of a make mutation run: {process id: (number, lock fd)}.
+_test_databases = {}
+
+
 @pytest.fixture(scope="session")
 def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
-    """make mutation runs mutants side by side, all in TEST_SHARED_DIR: each pytest run then
-    takes a test database of its own, kept for the next runs (--reuse-db)."""
-    if shared := os.environ.get("TEST_SHARED_DIR"):
-        database = django_settings.DATABASES["default"]
-        number = _database_number(Path(shared))
-        database.setdefault("TEST", {})["NAME"] = f"test_{database['NAME']}_{number}"
-
-
-_database_locks = {}
-
-
-def _database_number(shared):
-    """The lowest number no other running process holds; this process holds it till it ends
-    (a process forked from it, as mutmut runs each mutant, takes another)."""
-    if os.getpid() not in _database_locks:
+    """make mutation runs mutants side by side (mutmut forks a process for each), sharing
+    TEST_SHARED_DIR: a process takes the lowest test database number whose lock no running
+    process holds, and keeps it, with its database (--reuse-db), for its later runs."""
+    shared = os.environ.get("TEST_SHARED_DIR")
+    if not shared:
+        return
+    if os.getpid() not in _test_databases:
         for number in itertools.count():
-            lock = (shared / f"database-{number}.lock").open("w")
+            lock = os.open(Path(shared, f"database-{number}.lock"), os.O_WRONLY | os.O_CREAT)
             try:
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                lock.close()
+                os.close(lock)
                 continue
-            _database_locks[os.getpid()] = number, lock
+            _test_databases[os.getpid()] = number, lock
             break
-    return _database_locks[os.getpid()][0]
+    number, _ = _test_databases[os.getpid()]
+    database = django_settings.DATABASES["default"]
+    database.setdefault("TEST", {})["NAME"] = f"test_{database['NAME']}_{number}"
 
 
 @pytest.fixture(autouse=True)
