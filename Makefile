@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test superuser manage lint format benchmark requirements clean
+.PHONY: run test mutation superuser manage lint format benchmark requirements clean
 
 # Local development: DEBUG on, embedded SQLite and data/media unless a DSN says otherwise.
 run: export DJANGO_DEBUG ?= True
@@ -46,6 +46,14 @@ test: $(VENV)/.test-installed
 	$(BIN)/python tests/postgres.py $(BIN)/python -m pytest --cov --cov-report=term \
 		$(if $(PYTEST_ARGS),,--cov-fail-under=$(COVERAGE_FLOOR)) $(PYTEST_ARGS)
 
+# Mutation testing of myapp/ and uploader/ on PostgreSQL (docs/development.md): a score per
+# module and the mutants no test catches. Not part of make test or CI. MUTANTS narrows the run
+# to some mutants by name, e.g. MUTANTS='uploader.models.*'; MUTATION_JOBS run at once.
+MUTATION_JOBS ?= 2
+mutation: $(VENV)/.test-installed
+	$(BIN)/python tests/postgres.py $(BIN)/python scripts/mutation.py \
+		--jobs $(MUTATION_JOBS) $(MUTANTS)
+
 # The whole app under the Dockerfile's CMD, as ratios to gunicorn, nginx and dd (docs/performance.md):
 # a table, benchmark-results.json and benchmark-results.png. Uses wrk and nginx when installed.
 benchmark: $(VENV)/.test-installed
@@ -66,7 +74,7 @@ requirements: $(VENV)/.test-installed
 
 # What the commands build; data/ (the SQLite database and uploads) stays.
 clean:
-	rm -rf .venv .venv-* staticfiles .pytest_cache .ruff_cache .coverage
+	rm -rf .venv .venv-* staticfiles mutants .pytest_cache .ruff_cache .coverage
 
 $(VENV)/.run-installed: requirements.txt
 	@scripts/check-build-tools

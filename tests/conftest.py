@@ -1,5 +1,7 @@
 import contextlib
+import fcntl
 import importlib
+import itertools
 import os
 import runpy
 import secrets
@@ -8,8 +10,10 @@ import socket
 import subprocess
 import threading
 import urllib.parse
+from pathlib import Path
 
 import pytest
+from django.conf import settings as django_settings
 from django.core.management import call_command
 from django.test import override_settings
 from django.urls import clear_url_caches
@@ -75,11 +79,45 @@ def media_root(use_storage, tmp_path):
 
 @pytest.fixture(scope="session")
 def static_root(tmp_path_factory):
-    """Static files collected once, as the Docker build does, for every test to serve."""
-    static_root = tmp_path_factory.mktemp("staticfiles")
-    with override_settings(STATIC_ROOT=static_root):
-        call_command("collectstatic", interactive=False, verbosity=0)
+    """Static files collected once, as the Docker build does, for every test to serve.
+
+    make mutation starts pytest once per mutant: its runs share the files the first one
+    collected in TEST_SHARED_DIR (collecting takes seconds, the tests of a mutant often less).
+    """
+    shared = os.environ.get("TEST_SHARED_DIR")
+    static_root = Path(shared, "staticfiles") if shared else tmp_path_factory.mktemp("static")
+    # make mutation empties the folder at each start, so that its first run collects.
+    if not (static_root / "staticfiles.json").exists():
+        with override_settings(STATIC_ROOT=static_root):
+            call_command("collectstatic", interactive=False, verbosity=0)
     return static_root
+
+
+# The test database of each process of a make mutation run: {process id: (number, lock fd)}.
+_test_databases = {}
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
+    """make mutation runs mutants side by side (mutmut forks a process for each), sharing
+    TEST_SHARED_DIR: a process takes the lowest test database number whose lock no running
+    process holds, and keeps it, with its database (--reuse-db), for its later runs."""
+    shared = os.environ.get("TEST_SHARED_DIR")
+    if not shared:
+        return
+    if os.getpid() not in _test_databases:
+        for number in itertools.count():
+            lock = os.open(Path(shared, f"database-{number}.lock"), os.O_WRONLY | os.O_CREAT)
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(lock)
+                continue
+            _test_databases[os.getpid()] = number, lock
+            break
+    number, _ = _test_databases[os.getpid()]
+    database = django_settings.DATABASES["default"]
+    database.setdefault("TEST", {})["NAME"] = f"test_{database['NAME']}_{number}"
 
 
 @pytest.fixture(autouse=True)

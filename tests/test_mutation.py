@@ -1,0 +1,69 @@
+"""make mutation's machinery, on a sample small enough for the suite: one module, its tests."""
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def project_sample(tmp_path):
+    """The project, with mutmut narrowed to myapp/responses.py and the static files' tests."""
+    copy = tmp_path / "project"
+    for name in ["myapp", "uploader", "tests", "scripts", "manage.py", "pyproject.toml"]:
+        source = BASE_DIR / name
+        if source.is_dir():
+            shutil.copytree(source, copy / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(source, copy / name)
+    pyproject = copy / "pyproject.toml"
+    config = pyproject.read_text()
+    config, narrowed = re.subn(
+        r"pytest_add_cli_args_test_selection = \[.*?\]",
+        'only_mutate = ["myapp/responses.py"]\n'
+        'pytest_add_cli_args_test_selection = ["tests/test_static_files.py"]',
+        config,
+        flags=re.DOTALL,
+    )
+    assert narrowed == 1
+    pyproject.write_text(config)
+    (copy / "docs").mkdir()
+    (copy / "docs" / "mutation-survivors.md").write_text(
+        "| mutant | reason |\n| --- | --- |\n"
+        "| `myapp.responses.x_read_chunks__mutmut_1` | a reason for a mutant tests catch |\n"
+    )
+    return copy
+
+
+@pytest.mark.slow
+def test_mutation_run_scores_a_module_and_lists_its_survivors(project_sample):
+    # On the test run's PostgreSQL (DEFAULT_DATABASE_DSN), as make mutation's inner pytest runs.
+    result = subprocess.run(
+        [sys.executable, "scripts/mutation.py", "--jobs", "1"],
+        cwd=project_sample,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    score = re.search(r"^myapp/responses\.py +(\d+) +(\d+) +([\d.]+)%", result.stdout, re.M)
+    assert score, result.stdout
+    caught, run = int(score[1]), int(score[2])
+    assert 0 < caught <= run
+    # Only the narrowed module is mutated.
+    assert not re.search(r"^(myapp/(?!responses)|uploader/)", result.stdout, re.M)
+    # A survivor is listed with its change, and without a reason when the file gives none.
+    survivors = re.findall(r"^  (myapp\.responses\.\S+) \[survived\]: (.*)$", result.stdout, re.M)
+    assert len(survivors) == run - caught
+    if survivors:
+        assert survivors[0][1].startswith("NO REASON GIVEN")
+    # The file's row for a mutant that the tests catch is reported as one to remove.
+    assert "no longer surviving" in result.stdout
+    assert "  myapp.responses.x_read_chunks__mutmut_1\n" in result.stdout
