@@ -223,6 +223,11 @@ def upload(client, name, content):
     return UploadedFile.objects.latest("pk")
 
 
+def storage_errors(caplog):
+    """What the uploader logged of a stored file's life (uploader/lifecycle.py)."""
+    return [record.getMessage() for record in caplog.records if record.name == "uploader.lifecycle"]
+
+
 def refuse_inserts(cursor, message, at_commit=False):
     """Make the database refuse every new UploadedFile row with message, as a full disk would:
     at the INSERT, or only at COMMIT, once the row and its file were written. Returns the SQL

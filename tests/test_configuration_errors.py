@@ -133,6 +133,13 @@ def test_secret_key_mistakes_say_how_to_make_one(load_settings):
         (f"s3://{SECRET}@b.s3.amazonaws.com/", "s3://***@b.s3.amazonaws.com/"),
         (f"s3://K:{SECRET}/x@b.s3.amazonaws.com/", "s3://K:***@b.s3.amazonaws.com/"),
         (f"s3://K%2F{SECRET}:x@b.s3.amazonaws.com/", "s3://***@b.s3.amazonaws.com/"),
+        # An unescaped @ in the password: masked up to the last @ before the host's end.
+        (f"postgres://u@x:{SECRET}@db/x", "postgres://***@db/x"),
+        (f"postgres://u:{SECRET}/x@y@db/x", "postgres://u:***@db/x"),
+        (
+            f"s3://K:{SECRET}@b.s3.amazonaws.com/2024@home/",
+            "s3://K:***@b.s3.amazonaws.com/2024@home/",
+        ),
         (f"u:{SECRET}@db/x", "u:***@db/x"),
         (f"{SECRET}@db/x", "***@db/x"),
         ("sqlite:////data/a@b.sqlite3", "sqlite:////data/a@b.sqlite3"),

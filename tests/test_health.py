@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from asgiref.sync import async_to_sync
+from django.db import connection
 
 from myapp import health
 from tests.helpers import (
@@ -36,7 +37,39 @@ def test_liveness_needs_no_database_and_no_allowed_host(client):
 def test_liveness_over_asgi(async_client):
     response = async_to_sync(async_client.get)("/healthz", headers={"host": "10.1.2.3"})
 
-    assert response.status_code == 200
+    assert (response.status_code, response.text) == (200, "ok\n")
+
+
+@pytest.fixture
+def async_middleware(settings):
+    """Django's ASGI handler with only async-capable middleware, so that the health checks run
+    on the event loop. (The project's stack has sync-only middleware, and myapp/asgi.py runs
+    Django's WSGI handler: there the synchronous path answers.)"""
+    settings.MIDDLEWARE = [
+        "myapp.health.HealthCheckMiddleware",
+        "django.middleware.common.CommonMiddleware",
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("path", "answer"),
+    # Any other path goes on to Django, which refuses the probe's Host header.
+    [("/healthz", (200, "ok\n")), ("/readyz", (200, "ready\n")), ("/admin/", (400, None))],
+)
+def test_probes_answered_on_the_event_loop(async_client, async_middleware, path, answer):
+    response = async_to_sync(async_client.get)(path, headers={"host": "10.1.2.3"})
+
+    assert (response.status_code, response.text if answer[1] else None) == answer
+
+
+@pytest.mark.django_db(transaction=True)
+def test_not_ready_on_the_event_loop_names_what_fails(async_client, async_middleware, use_storage):
+    use_storage(s3_dsn(closed_endpoint()))
+
+    response = async_to_sync(async_client.get)("/readyz")
+
+    assert (response.status_code, response.text) == (503, "storage: EndpointConnectionError\n")
 
 
 @pytest.mark.django_db
@@ -68,6 +101,22 @@ def test_ready_when_database_and_storage_answer(client):
 
     assert response.status_code == 200
     assert response.text == "ready\n"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_ready_again_once_the_database_is_back(client):
+    assert client.get("/readyz").status_code == 200
+    # What a database restart does to every connection open to it: each one is cut.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+
+    # Probes come every few seconds; checks run in either of two threads.
+    answers = {(r.status_code, r.text) for r in (client.get("/readyz") for _ in range(6))}
+
+    assert answers == {(200, "ready\n")}
 
 
 @pytest.mark.django_db(transaction=True)

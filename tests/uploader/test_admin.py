@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 from django.urls import reverse
 
@@ -73,3 +75,17 @@ def test_add_form_requires_a_file(admin_client):
     assert response.status_code == 200
     assert "This field is required." in response.text
     assert not UploadedFile.objects.exists()
+
+
+def test_saving_without_a_new_file_keeps_the_stored_one(admin_client, media_root, transactional_db):
+    uploaded = upload(admin_client, "report.txt", b"numbers")
+
+    response = admin_client.post(
+        reverse("admin:uploader_uploadedfile_change", args=[uploaded.pk]), {}
+    )
+
+    assert response.status_code == 302
+    assert UploadedFile.objects.get().file.name == uploaded.file.name
+    assert [p.relative_to(media_root) for p in media_root.rglob("*") if p.is_file()] == [
+        Path(uploaded.file.name)
+    ]

@@ -6,13 +6,16 @@ import os
 import time
 
 import pytest
+from botocore.exceptions import ClientError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connection
 from django.urls import reverse
 
-from tests.helpers import bucket_on, closed_endpoint, s3_dsn
+from tests.helpers import bucket_on, closed_endpoint, s3_dsn, storage_errors
 from tests.uploader.factories import UploadedFileFactory
+from uploader.lifecycle import unavailable_message
 from uploader.models import PendingDeletion, UploadedFile
 
 pytestmark = pytest.mark.django_db
@@ -29,10 +32,6 @@ def reconcile(*args):
     except CommandError as error:
         return error.returncode, f"{output.getvalue()}{error}\n"
     return 0, output.getvalue()
-
-
-def storage_errors(caplog):
-    return [record.getMessage() for record in caplog.records if record.name == "uploader.lifecycle"]
 
 
 @pytest.fixture
@@ -79,6 +78,60 @@ def test_deleting_while_the_storage_is_down_is_told_logged_and_finished_later(
     ]
     assert list(bucket.objects.all()) == []
     assert not PendingDeletion.objects.exists()
+
+
+@pytest.fixture
+def records_kept(transactional_db):
+    """Make the database refuse to delete a PendingDeletion, as a connection lost right after
+    the commit would."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE FUNCTION keep() RETURNS trigger AS $$ BEGIN "
+            "RAISE EXCEPTION 'connection lost'; END $$ LANGUAGE plpgsql"
+        )
+        cursor.execute(
+            "CREATE TRIGGER keep BEFORE DELETE ON uploader_pendingdeletion "
+            "FOR EACH ROW EXECUTE FUNCTION keep()"
+        )
+    yield
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TRIGGER keep ON uploader_pendingdeletion; DROP FUNCTION keep()")
+
+
+def test_a_failure_after_the_commit_does_not_fail_the_deletion(
+    admin_client, media_root, records_kept
+):
+    uploaded = UploadedFileFactory()
+    stored = media_root / uploaded.file.name
+
+    response = admin_client.post(
+        reverse("admin:uploader_uploadedfile_delete", args=[uploaded.pk]), {"post": "yes"}
+    )
+
+    assert (response.status_code, response["Location"]) == (302, CHANGELIST_URL)
+    assert not UploadedFile.objects.exists()
+    assert not stored.exists()
+    # Still listed: reconcile_media --fix finds the file gone and drops the record.
+    assert list(PendingDeletion.objects.values_list("name", flat=True)) == [uploaded.file.name]
+
+
+def test_a_bucket_refusing_acls_is_told_how_to_fix_the_dsn():
+    # What S3 answers a PUT with an ACL into a bucket whose ACLs are disabled (AWS's default
+    # since 2023); moto, the S3 of these tests, accepts the ACL instead.
+    refused = ClientError(
+        {
+            "Error": {
+                "Code": "AccessControlListNotSupported",
+                "Message": "The bucket does not allow ACLs",
+            }
+        },
+        "PutObject",
+    )
+
+    assert unavailable_message(refused) == (
+        "The file could not be stored (ClientError), and nothing was saved. "
+        "The bucket does not allow ACLs: add acl=none to DEFAULT_STORAGE_DSN."
+    )
 
 
 def test_a_deletion_that_works_leaves_no_record(transactional_db, media_root):

@@ -5,7 +5,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection, transaction
 from django.urls import reverse
 
-from tests.helpers import closed_endpoint, refuse_inserts, s3_dsn
+from tests.helpers import closed_endpoint, refuse_inserts, s3_dsn, storage_errors
 from tests.uploader.factories import UploadedFileFactory
 from uploader.models import UploadedFile
 
@@ -117,16 +117,25 @@ def storage_down(use_storage):
     use_storage(s3_dsn(closed_endpoint()))
 
 
-def test_storage_down_saves_nothing_and_says_so(admin_client, storage_down):
+def test_storage_down_saves_nothing_and_says_so(admin_client, storage_down, caplog):
     response = admin_client.post(
         ADD_URL, {"file": SimpleUploadedFile("report.txt", b"numbers")}, follow=True
     )
 
     assert response.redirect_chain == [(ADD_URL, 302)]
-    assert "The file could not be stored (EndpointConnectionError), and nothing was saved." in (
-        response.text
-    )
+    assert (
+        "The file could not be stored (EndpointConnectionError), and nothing was saved. "
+        "The storage service may be down: try again in a moment."
+    ) in response.text
     assert not UploadedFile.objects.exists()
+    # Whatever the storage may have kept is removed, or logged as left there.
+    errors = storage_errors(caplog)
+    name = errors[0].split()[3]
+    assert name.endswith("/report.txt")
+    assert errors == [
+        f"Could not {action} {name} in the storage: EndpointConnectionError"
+        for action in ("store", "remove")
+    ] + [f"{name} may be left in the storage: reconcile_media --fix removes it"]
     # The app keeps serving.
     assert admin_client.get(reverse("admin:index")).status_code == 200
 
