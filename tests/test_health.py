@@ -30,8 +30,12 @@ def test_liveness_needs_no_database_and_no_allowed_host(client):
     # No django_db mark: any database query would fail this test.
     response = client.get("/healthz", headers={"host": "10.1.2.3"})
 
-    assert response.status_code == 200
-    assert response.text == "ok\n"
+    # Plain text, as the ASGI front's own answer to /healthz (myapp/front.py).
+    assert (response.status_code, response.text, response["Content-Type"]) == (
+        200,
+        "ok\n",
+        "text/plain",
+    )
 
 
 def test_liveness_over_asgi(async_client):
@@ -99,8 +103,11 @@ def test_liveness_over_the_asgi_entry_point():
 def test_ready_when_database_and_storage_answer(client):
     response = client.get("/readyz", headers={"host": "10.1.2.3"})
 
-    assert response.status_code == 200
-    assert response.text == "ready\n"
+    assert (response.status_code, response.text, response["Content-Type"]) == (
+        200,
+        "ready\n",
+        "text/plain",
+    )
 
 
 @pytest.mark.django_db(transaction=True)
@@ -139,6 +146,7 @@ def test_not_ready_when_the_bucket_does_not_exist(client, use_storage, moto_serv
     response = client.get("/readyz")
 
     assert (response.status_code, response.text) == (503, "storage: NoSuchBucket\n")
+    assert response["Content-Type"] == "text/plain"
 
 
 @pytest.mark.django_db(transaction=True)
