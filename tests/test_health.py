@@ -1,10 +1,9 @@
 import os
-import secrets
 import shutil
-import subprocess
 import tempfile
 import time
 import urllib.parse
+import warnings
 import wsgiref.util
 from pathlib import Path
 
@@ -14,8 +13,6 @@ from django.db import connection
 
 from myapp import health
 from tests.helpers import (
-    BASE_DIR,
-    VENV_BIN,
     asgi_get,
     bucket_on,
     closed_endpoint,
@@ -176,41 +173,51 @@ def test_not_ready_when_the_media_folder_cannot_be_made(client, use_storage, tmp
     assert (response.status_code, response.text) == (503, "storage: NotADirectoryError\n")
 
 
-def test_not_ready_when_the_server_may_not_write_the_media_folder(tmp_path_factory):
-    # The server runs as an unprivileged user (docker-entrypoint.sh), here "nobody", and
-    # the folder belongs to another user: as root, which may write anywhere, this is checked
-    # in a process of nobody's.
+def test_not_ready_when_the_server_may_not_write_the_media_folder(use_storage):
+    # The server runs as an unprivileged user (docker-entrypoint.sh), here "nobody", and the
+    # folder belongs to another user. As root, which may write anywhere, the check runs in a
+    # child process that becomes nobody: forked, not started anew, because the interpreter may
+    # sit where nobody cannot reach it (pyenv's, under /root). The folder is where nobody may
+    # look (pytest's own temporary folders are not).
     folder = Path(tempfile.mkdtemp())
     try:
         folder.chmod(0o755)
-        (folder / "media").mkdir(mode=0o755)
+        media = folder / "media"
+        media.mkdir(mode=0o755)
         if os.geteuid() != 0:
-            (folder / "media").chmod(0o555)
-        result = subprocess.run(
-            [
-                *(
-                    ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
-                    * (os.geteuid() == 0)
-                ),
-                VENV_BIN / "python",
-                "-c",
-                "import django; django.setup(); from myapp.health import check_storage; "
-                "check_storage()",
-            ],
-            env={
-                "PATH": os.defpath,
-                "DJANGO_SETTINGS_MODULE": "myapp.settings",
-                "SECRET_KEY": secrets.token_urlsafe(50),
-                "DEFAULT_STORAGE_DSN": (folder / "media").as_uri() + "/?url=%2Fmedia%2F",
-            },
-            cwd=BASE_DIR,
-            capture_output=True,
-            text=True,
-        )
+            media.chmod(0o555)
+        use_storage(media.as_uri() + "/?url=%2Fmedia%2F")
+
+        assert in_a_process_of_nobodys(health.check_storage) == f"PermissionError: {media}"
     finally:
         shutil.rmtree(folder)
 
-    assert result.stderr.splitlines()[-1] == f"PermissionError: {folder / 'media'}"
+
+def in_a_process_of_nobodys(function):
+    """What function raised ("Type: message") or returned, in a forked child run as nobody."""
+    read, write = os.pipe()
+    with warnings.catch_warnings():
+        # The test process has threads (servers of other tests); the child only calls function.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:  # the child: never back into pytest
+        try:
+            if os.geteuid() == 0:
+                os.setgroups([])
+                os.setgid(65534)
+                os.setuid(65534)
+            try:
+                outcome = repr(function())
+            except Exception as error:
+                outcome = f"{type(error).__name__}: {error}"
+            os.write(write, outcome.encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as answer:
+        outcome = answer.read()
+    os.waitpid(pid, 0)
+    return outcome
 
 
 @pytest.mark.django_db(transaction=True)
