@@ -43,14 +43,15 @@ SETTINGS_VARIABLES = [
 @pytest.fixture
 def load_settings(monkeypatch):
     """Build the settings module afresh from the given environment, as a process would, with
-    a production SECRET_KEY unless one is given."""
+    a production SECRET_KEY unless one is given (None leaves a variable unset)."""
 
     def load(**environ):
         for name in SETTINGS_VARIABLES:
             monkeypatch.delenv(name, raising=False)
         environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
         for name, value in environ.items():
-            monkeypatch.setenv(name, value)
+            if value is not None:
+                monkeypatch.setenv(name, value)
         return runpy.run_path(str(BASE_DIR / "myapp" / "settings.py"))
 
     return load

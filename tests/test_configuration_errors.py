@@ -10,7 +10,7 @@ import pytest
 from django.db import DatabaseError, OperationalError, connection
 
 from myapp import database
-from myapp.environment import ConfigurationError, mask_password
+from myapp.environment import ConfigurationError, get_value, mask_password
 from myapp.startup import check_before_serving, exit_on_configuration_error
 from myapp.storages import check_storage
 from tests.helpers import (
@@ -122,6 +122,59 @@ def test_secret_key_mistakes_say_how_to_make_one(load_settings):
         load_settings(SECRET_KEY="")
 
     assert 'python -c "import secrets; print(secrets.token_urlsafe(50))"' in str(error.value)
+
+
+HOW_TO_MAKE_A_KEY = (
+    ": set it to a long random string, such as python -c "
+    '"import secrets; print(secrets.token_urlsafe(50))" prints '
+    "(or set DJANGO_DEBUG=True for local development)."
+)
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        (
+            {"DEFAULT_STORAGE_DSN": '"file:///data/media/?url=%2Fmedia%2F'},
+            """DEFAULT_STORAGE_DSN='"file:///data/media/?url=%2Fmedia%2F' is wrapped in quotes, """
+            "which would be part of the value: remove them, "
+            "e.g. DEFAULT_STORAGE_DSN=file:///data/media/?url=%2Fmedia%2F",
+        ),
+        (
+            {"UPLOAD_MAX_SIZE": "0"},
+            "UPLOAD_MAX_SIZE='0' is not a size of at least one byte: use e.g. "
+            "UPLOAD_MAX_SIZE=100MB (a number of bytes, or with a unit: kB, MB, GB, KiB, MiB, GiB)",
+        ),
+        ({"SECRET_KEY": None}, f"SECRET_KEY is not set{HOW_TO_MAKE_A_KEY}"),
+        (
+            {"SECRET_KEY": "django-insecure-local-development-only"},
+            f"SECRET_KEY is the project's development key, which is public{HOW_TO_MAKE_A_KEY}",
+        ),
+    ],
+)
+def test_the_message_reads_in_full(load_settings, environ, message):
+    """Word for word, as the one line a user reads (the test above checks each one's shape)."""
+    with pytest.raises(ConfigurationError) as error:
+        load_settings(**environ)
+
+    assert str(error.value) == message
+
+
+def test_a_quoted_secret_is_not_shown_in_the_example(monkeypatch):
+    """A variable with a secret's name (as a fork may add) is shown by its name alone."""
+    monkeypatch.setenv("API_TOKEN", f"'{SECRET}'")
+
+    with pytest.raises(ConfigurationError) as error:
+        get_value("API_TOKEN")
+
+    assert str(error.value) == (
+        "API_TOKEN is wrapped in quotes, which would be part of the value: "
+        "remove them, e.g. API_TOKEN=VALUE"
+    )
+
+
+def test_a_size_of_one_byte_is_a_size(load_settings):
+    assert load_settings(UPLOAD_MAX_SIZE="1")["UPLOAD_MAX_SIZE"] == 1
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ import types
 
 import pytest
 from django.views.debug import ExceptionReporter
+from django.views.decorators.debug import sensitive_post_parameters
 
 from myapp.environment import ConfigurationError
 
@@ -17,6 +18,8 @@ def fail_with_credentials_in_sight():
     conninfo = f"dbname=app user=app password={SECRET} host=db.example.com"  # noqa: F841
     environ = types.MappingProxyType({"DEFAULT_STORAGE_DSN": f"s3://K:{SECRET}@b/"})  # noqa: F841
     nested = [(f"https://user:{SECRET}@example.com/", {"api": {"token": SECRET}})]  # noqa: F841
+    api_token = SECRET  # noqa: F841 (secret by its name alone)
+    options = types.SimpleNamespace(endpoint=f"https://user:{SECRET}@example.com/")  # noqa: F841
     raise RuntimeError("the database is down")
 
 
@@ -34,8 +37,33 @@ def test_reports_hide_credentials_in_every_variable(rf, settings, debug):
     # Local variables are on the HTML page only; masked, not dropped.
     assert "app:********@db.example.com" in html
     assert "password=******** host=db.example.com" in html
+    # Each as Python shows it: a string quoted, an object as its (masked) repr, by name whole.
+    assert "<pre>&#x27;postgres://app:********@db.example.com:5432/app&#x27;</pre>" in html
+    assert "<pre>namespace(endpoint=&#x27;https://user:********@example.com/&#x27;)</pre>" in html
+    assert "{&#x27;DEFAULT_STORAGE_DSN&#x27;: &#x27;********************&#x27;}" in html
+    assert "&#x27;********************&#x27;" in html.split("api_token", 1)[1]
     assert SECRET not in html
     assert SECRET not in text
+
+
+@sensitive_post_parameters("password")
+def log_in(request):
+    """A view that takes a password, as the admin's login does, and fails."""
+    raise RuntimeError("the database is down")
+
+
+def test_reports_hide_passwords_posted_in_debug_too(rf, settings):
+    settings.DEBUG = True
+    request = rf.post("/admin/login/", {"username": "admin", "password": SECRET})
+    try:
+        log_in(request)
+    except RuntimeError:
+        reporter = ExceptionReporter(request, *sys.exc_info())
+
+    html = reporter.get_traceback_html()
+
+    assert "admin" in html.split("POST", 1)[1]
+    assert SECRET not in html
 
 
 def test_log_level_comes_from_the_environment(load_settings):

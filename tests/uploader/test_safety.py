@@ -5,7 +5,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection, transaction
 from django.urls import reverse
 
-from tests.helpers import closed_endpoint, refuse_inserts, s3_dsn, storage_errors
+from tests.helpers import closed_endpoint, refuse_inserts, s3_dsn, storage_errors, upload
 from tests.uploader.factories import UploadedFileFactory
 from uploader.models import UploadedFile
 
@@ -108,6 +108,30 @@ def test_names_too_long_for_local_disks_are_cut_to_255_bytes(admin_client, media
     assert str(uploaded).startswith("\u00e9\u00e9\u00e9")
     assert str(uploaded).endswith(".pdf")
     assert len(str(uploaded).encode()) <= 255
+    assert (media_root / uploaded.file.name).read_bytes() == b"%PDF"
+
+
+CJK = "\u6587"  # 3 bytes in UTF-8: names of few characters and many bytes
+EXTENSION_123 = "." + CJK * 40 + "xx"  # 123 bytes: half the room a name has, kept
+EXTENSION_124 = "." + CJK * 41  # 124 bytes: more than half, a part of the name
+
+
+@pytest.mark.parametrize(
+    ("name", "stored"),
+    [
+        # 247 bytes at most: room for the 8 characters Django adds to a name that is taken.
+        (CJK * 81 + ".pdf", CJK * 81 + ".pdf"),
+        (CJK * 82 + ".pdf", CJK * 81 + ".pdf"),
+        (CJK * 50 + EXTENSION_123, CJK * 41 + EXTENSION_123),
+        (CJK * 50 + EXTENSION_124, CJK * 50 + "." + CJK * 32),
+    ],
+)
+def test_names_are_cut_to_247_bytes_keeping_an_extension_of_reasonable_length(
+    admin_client, media_root, name, stored
+):
+    uploaded = upload(admin_client, name, b"%PDF")
+
+    assert str(uploaded) == stored
     assert (media_root / uploaded.file.name).read_bytes() == b"%PDF"
 
 
