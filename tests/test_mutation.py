@@ -1,5 +1,7 @@
 """make mutation's machinery, on a sample small enough for the suite: one module, its tests."""
 
+import json
+import os
 import re
 import shutil
 import subprocess
@@ -67,3 +69,32 @@ def test_mutation_run_scores_a_module_and_lists_its_survivors(project_sample):
     # The file's row for a mutant that the tests catch is reported as one to remove.
     assert "no longer surviving" in result.stdout
     assert "  myapp.responses.x_read_chunks__mutmut_1\n" in result.stdout
+
+
+def collected(folder, environ):
+    """The order pytest would run tests/test_reporting.py's tests in, started in folder."""
+    collect = [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider"]
+    result = subprocess.run(
+        [*collect, BASE_DIR / "tests" / "test_reporting.py"],
+        cwd=folder,
+        env=environ,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return [line for line in result.stdout.splitlines() if "::" in line]
+
+
+def test_a_mutants_quickest_tests_run_first(tmp_path, monkeypatch):
+    monkeypatch.delenv("MUTANT_UNDER_TEST", raising=False)
+    in_file_order = collected(tmp_path, os.environ)
+    # As mutmut's first run timed them, in the folder where mutmut runs pytest: last, quickest.
+    durations = {test: len(in_file_order) - number for number, test in enumerate(in_file_order)}
+    (tmp_path / "mutmut-stats.json").write_text(json.dumps({"duration_by_test": durations}))
+
+    assert collected(tmp_path, os.environ) == in_file_order
+    under_mutmut = {
+        **os.environ,
+        "MUTANT_UNDER_TEST": "myapp.reporting.x_mask_credentials__mutmut_1",
+    }
+    assert collected(tmp_path, under_mutmut) == in_file_order[::-1]
