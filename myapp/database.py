@@ -1,7 +1,6 @@
 """The database DSN's rules, checked before dj-database-url reads it, and a first connection."""
 
 import re
-from urllib.parse import unquote
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -63,15 +62,6 @@ def get_dsn(default):
             f"{shown(name, dsn)} names no database: end it with /NAME, e.g. {EXAMPLE}"
         )
     return dsn
-
-
-def keep_socket_folder(database, dsn):
-    """Give a Unix socket's folder its case back in a DATABASES entry: dj-database-url reads it,
-    URL-encoded as the host, through urlsplit(), which lowercases it."""
-    if database.get("HOST", "").startswith("/"):
-        parts = split_dsn(variable() or VARIABLES[0], dsn, EXAMPLE)
-        host = parts.netloc.rpartition("@")[2]
-        database["HOST"] = unquote(host.rpartition(":")[0] if parts.port else host)
 
 
 def check_connection():

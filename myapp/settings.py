@@ -104,8 +104,6 @@ WSGI_APPLICATION = "myapp.wsgi.application"
 # myapp/database.py; unset, an embedded SQLite database.
 DATABASE_URL = database.get_dsn(default=f"sqlite:///{DATA_DIR / 'db.sqlite3'}")
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL)}
-# dj-database-url lowercases a Unix socket's folder given as the host (%2Fvar%2Frun%2Fpostgresql).
-database.keep_socket_folder(DATABASES["default"], DATABASE_URL)
 
 
 # Password validation

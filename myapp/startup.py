@@ -62,7 +62,7 @@ def check_before_serving():
     check_storage()
     # In a thread: Uvicorn's --reload and --workers import the app inside their event loop,
     # where Django refuses to connect.
-    with ThreadPoolExecutor(max_workers=1) as executor:
+    with ThreadPoolExecutor() as executor:
         checked = executor.submit(database.check_connection)
     try:
         checked.result()

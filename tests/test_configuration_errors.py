@@ -8,6 +8,7 @@ import urllib.parse
 
 import pytest
 from django.db import DatabaseError, OperationalError, connection
+from django.db.utils import ConnectionHandler
 
 from myapp import database
 from myapp.environment import ConfigurationError, get_value, mask_password
@@ -51,6 +52,7 @@ S3_QUERIES = [
     ("region_name=12345", "invalid region_name"),
 ]
 UNREADABLE = "host or port that cannot be read"
+DATABASE_EXAMPLE = "postgres://USER:PASSWORD@HOST:5432/NAME"
 
 MISTAKES = [
     ("DJANGO_DEBUG", "yes please", "is not a boolean"),
@@ -66,6 +68,7 @@ MISTAKES = [
     ("DEFAULT_DATABASE_DSN", f'"postgres://u:{SECRET}@db:5432/x"', "remove them"),
     ("DEFAULT_DATABASE_DSN", "db.example.com", "is not a URL"),
     ("DEFAULT_DATABASE_DSN", f"postgres://u:{SECRET}@db:5432", "names no database"),
+    ("DEFAULT_DATABASE_DSN", f"postgres://u:{SECRET}@db:5432/", "names no database"),
     ("DEFAULT_DATABASE_DSN", f"postgres://db:5432?password={SECRET}", "names no database"),
     ("DEFAULT_STORAGE_DSN", "ftp://files.example.com/", "has no supported scheme"),
     ("DEFAULT_STORAGE_DSN", "file://media/?url=%2Fmedia%2F", "needs an absolute path"),
@@ -115,6 +118,22 @@ def test_mistake_is_one_line_that_names_the_variable(load_settings, name, value,
     assert re.search(r"e\.g\. |\buse |such as ", message), "no example to follow"
     assert "\n" not in message
     assert SECRET not in message
+
+
+# Quotes are found, and said to be removed, in every variable alike.
+DATABASE_MISTAKES = [
+    (name, value)
+    for name, value, problem in MISTAKES
+    if name in database.VARIABLES and problem != "remove them"
+]
+
+
+@pytest.mark.parametrize(("name", "value"), DATABASE_MISTAKES)
+def test_database_dsn_mistakes_show_the_form_to_use(load_settings, name, value):
+    with pytest.raises(ConfigurationError) as error:
+        load_settings(**{name: value})
+
+    assert f"e.g. {DATABASE_EXAMPLE}" in str(error.value)
 
 
 def test_secret_key_mistakes_say_how_to_make_one(load_settings):
@@ -304,6 +323,19 @@ def database_at(monkeypatch):
     return point
 
 
+@pytest.fixture
+def connect_with(load_settings, monkeypatch):
+    """Make the start check connect as a process with these variables would: its settings loaded
+    afresh from them. Returns the default database's settings, to change before the check."""
+
+    def use(**environ):
+        databases = load_settings(**environ)["DATABASES"]
+        monkeypatch.setattr(database, "connections", ConnectionHandler(databases))
+        return databases["default"]
+
+    return use
+
+
 @pytest.mark.django_db
 def test_the_start_check_passes_with_a_database_and_a_storage_that_work():
     check_before_serving()
@@ -312,8 +344,14 @@ def test_the_start_check_passes_with_a_database_and_a_storage_that_work():
 def test_the_start_check_stops_without_domain_in_production(settings):
     settings.ALLOWED_HOSTS = []
 
-    with pytest.raises(ConfigurationError, match=r"^DOMAIN is not set, so with DEBUG off every"):
+    with pytest.raises(ConfigurationError) as error:
         check_before_serving()
+
+    assert str(error.value) == (
+        "DOMAIN is not set, so with DEBUG off every request would be refused (400 Bad Request): "
+        "set DOMAIN to the site's host name, e.g. DOMAIN=example.com "
+        "(or set DJANGO_DEBUG=True for local development)."
+    )
 
 
 def test_the_start_check_stops_on_a_database_that_refuses_connections(database_at):
@@ -338,7 +376,12 @@ def test_the_start_check_lets_the_server_start_when_the_database_hangs(
 
     check_before_serving()
 
-    (warning,) = [record.getMessage() for record in caplog.records if record.levelname == "WARNING"]
+    # The log line names where it comes from.
+    (warning,) = [
+        record.getMessage()
+        for record in caplog.records
+        if record.levelname == "WARNING" and record.name == "myapp.startup"
+    ]
     assert warning.startswith("Starting anyway: DEFAULT_DATABASE_DSN='postgres://u:***@")
     assert warning.endswith(
         "gave no answer within 2 s: check that the database server is up, and the host and port"
@@ -383,15 +426,19 @@ def cluster_with_password():
 UNREACHABLE = {
     "server down": (
         lambda: f"postgres://u:{SECRET}@127.0.0.1:{free_port()}/db",
-        r"cannot be reached \(Connection refused\): start the database server",
+        r"cannot be reached \(Connection refused\): start the database server, "
+        r"or correct the host and port$",
     ),
     "unknown host": (
         lambda: f"postgres://u:{SECRET}@no-such-host.invalid:5432/db",
-        r"could not translate host name .*: correct the host name",
+        r'cannot be reached \(could not translate host name "no-such-host\.invalid" to address: '
+        r"[^()]+\): correct the host name$",
     ),
     "driver not installed": (
         lambda: f"mysql://u:{SECRET}@db.example.com/db",
-        r"mysql://u:\*\*\*@db.example.com/db' needs a database driver that is not installed",
+        r"mysql://u:\*\*\*@db\.example\.com/db' needs a database driver that is not installed "
+        r"\(Error loading MySQLdb module\.\): use e\.g\. postgres://USER:PASSWORD@HOST:5432/NAME, "
+        r"or add the driver to requirements\.in$",
     ),
     "GDAL not installed": (
         lambda: f"postgis://u:{SECRET}@127.0.0.1:{free_port()}/db",
@@ -400,9 +447,82 @@ UNREACHABLE = {
     ),
     "SQLite folder missing": (
         lambda: "sqlite:////no-such-folder/db.sqlite3",
-        r"unable to open database file\): create the SQLite file's folder",
+        r"unable to open database file\): create the SQLite file's folder and let the server "
+        r"write there, or correct the path$",
     ),
 }
+
+
+def connection_error():
+    """The one line the start check's connection to the database fails with."""
+    with pytest.raises(ConfigurationError) as error:
+        database.check_connection()
+    return str(error.value)
+
+
+@pytest.mark.parametrize("case", UNREACHABLE)
+def test_the_check_names_an_unusable_database_in_one_line(connect_with, case):
+    make_dsn, pattern = UNREACHABLE[case]
+    connect_with(DEFAULT_DATABASE_DSN=make_dsn())
+
+    message = connection_error()
+
+    assert re.search("^DEFAULT_DATABASE_DSN='.*" + pattern, message), message
+    assert "\n" not in message
+    assert SECRET not in message
+
+
+def test_the_check_names_a_connection_option_libpq_does_not_know(connect_with):
+    port = free_port()
+    connect_with(DEFAULT_DATABASE_DSN=f"postgres://u:{SECRET}@127.0.0.1:{port}/db?sslmod=require")
+
+    assert connection_error() == (
+        f"DEFAULT_DATABASE_DSN='postgres://u:***@127.0.0.1:{port}/db?sslmod=require' cannot be "
+        'reached (invalid dsn: invalid connection option "sslmod"): '
+        "check the host, port, user, password and database name"
+    )
+
+
+def test_the_check_says_what_to_set_when_the_embedded_database_has_no_folder(
+    connect_with, tmp_path
+):
+    # As in the image, which has no data/ folder: only Compose mounts one.
+    path = tmp_path / "data" / "db.sqlite3"
+    connect_with()["NAME"] = str(path)
+
+    assert connection_error() == (
+        f"DEFAULT_DATABASE_DSN is not set, so the embedded SQLite database {path} cannot be "
+        "reached (unable to open database file): create the SQLite file's folder and let the "
+        "server write there, or correct the path, or set DEFAULT_DATABASE_DSN"
+    )
+
+
+def test_the_check_names_a_wrong_password_and_passes_with_the_right_one(
+    connect_with, cluster_with_password
+):
+    connect_with(DEFAULT_DATABASE_DSN=cluster_with_password.dsn.replace(SECRET, f"not-{SECRET}"))
+
+    message = connection_error()
+
+    assert message.startswith("DEFAULT_DATABASE_DSN='postgres://postgres:***@%2F")
+    assert message.endswith(
+        '\' cannot be reached (password authentication failed for user "postgres"): correct '
+        "the user and password (URL-encode special characters, e.g. %40 for @)"
+    )
+    assert SECRET not in message
+    # The right password connects, so the message was about the password.
+    connect_with(DEFAULT_DATABASE_DSN=cluster_with_password.dsn)
+    database.check_connection()
+
+
+def test_the_check_says_to_create_a_missing_database(connect_with, cluster_with_password):
+    dsn = cluster_with_password.dsn.removesuffix("/postgres") + "/no_such_database"
+    connect_with(DEFAULT_DATABASE_DSN=dsn)
+
+    assert connection_error().endswith(
+        '/no_such_database\' cannot be reached (database "no_such_database" does not exist): '
+        "create the database, or correct the name after the last /"
+    )
 
 
 def assert_one_line(result, pattern):
