@@ -306,6 +306,25 @@ def test_reconcile_removes_empty_folders_inside_empty_folders(media_root):
     assert list(media_root.iterdir()) == []
 
 
+def test_reconcile_leaves_a_folder_that_is_no_longer_empty_and_says_so(media_root):
+    young_orphan = media_root / "f01" / "a.txt"
+    young_orphan.parent.mkdir(parents=True)
+    young_orphan.write_bytes(b"an upload in progress")
+    # An old empty folder in which a folder was just made: too young to go, it keeps its
+    # parent from being removed.
+    old, young = media_root / "old", media_root / "old" / "new"
+    young.mkdir(parents=True)
+    os.utime(old, (AN_HOUR_AGO, AN_HOUR_AGO))
+
+    status, fixed = reconcile("--fix")
+
+    assert status == 1
+    assert f"\nCould not remove folder {old}: OSError\n" in fixed
+    assert fixed.endswith("0 rows, 1 stored files: 2 problem(s) left unfixed.\n")
+    assert young.exists()
+    assert young_orphan.exists()
+
+
 def test_reconcile_drops_the_deletion_record_of_a_name_stored_again(media_root):
     stored_again = UploadedFileFactory()
     PendingDeletion.objects.create(name=stored_again.file.name)
