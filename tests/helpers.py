@@ -73,6 +73,23 @@ def on_server(endpoint):
     }
 
 
+def iam_user_dsn(endpoint, dsn, statements):
+    """dsn with the credentials of a new IAM user of the S3 server at endpoint, whose rights
+    are the policy statements given; moto enforces them only inside its
+    enable_iam_authentication()."""
+    iam = boto3.client("iam", **on_server(endpoint))
+    user = f"user-{secrets.token_hex(4)}"
+    iam.create_user(UserName=user)
+    iam.put_user_policy(
+        UserName=user,
+        PolicyName=f"{user}-rights",
+        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": statements}),
+    )
+    key = iam.create_access_key(UserName=user)["AccessKey"]
+    secret = urllib.parse.quote(key["SecretAccessKey"], safe="")
+    return dsn.replace("key:secret@", f"{key['AccessKeyId']}:{secret}@")
+
+
 def dockerfile_instructions(keyword):
     """The arguments of every Dockerfile line starting with keyword, continuations joined."""
     text = (BASE_DIR / "Dockerfile").read_text().replace("\\\n", " ")

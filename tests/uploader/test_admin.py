@@ -1,6 +1,7 @@
 from pathlib import Path
 
 import pytest
+from django.contrib import admin
 from django.urls import reverse
 
 from tests.helpers import upload
@@ -89,3 +90,23 @@ def test_saving_without_a_new_file_keeps_the_stored_one(admin_client, media_root
     assert [p.relative_to(media_root) for p in media_root.rglob("*") if p.is_file()] == [
         Path(uploaded.file.name)
     ]
+
+
+def test_the_admin_views_take_djangos_arguments_by_position_or_by_name(rf, admin_user):
+    # As code that reuses them calls them (a custom URL, an admin subclass): Django's
+    # documented object_id and extra_context, either way.
+    uploaded = UploadedFileFactory()
+    model_admin = admin.site.get_model_admin(UploadedFile)
+    request = rf.get("/")
+    request.user = admin_user
+
+    pages = {
+        "By position": model_admin.changelist_view(request, {"title": "By position"}),
+        "By name": model_admin.changelist_view(request, extra_context={"title": "By name"}),
+        "Delete by position": model_admin.delete_view(
+            request, str(uploaded.pk), {"title": "Delete by position"}
+        ),
+    }
+
+    for title, page in pages.items():
+        assert f"<h1>{title}</h1>" in page.render().text

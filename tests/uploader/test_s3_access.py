@@ -1,15 +1,13 @@
 """Public and private buckets: the admin's link must fetch the file in both."""
 
-import json
 import urllib.parse
 import urllib.request
 
-import boto3
 import pytest
 from django.urls import reverse
 from moto.core.authorization import enable_iam_authentication
 
-from tests.helpers import bucket_on, on_server, upload
+from tests.helpers import bucket_on, iam_user_dsn, upload
 from uploader.models import UploadedFile
 
 pytestmark = pytest.mark.django_db
@@ -64,28 +62,17 @@ def store_only_dsn(moto_server, bucket_dsn):
     nor read it, as a least-privilege uploader is set up (AWS then answers 403 to a HEAD of a
     name that is not there)."""
     bucket, dsn = bucket_dsn
-    iam = boto3.client("iam", **on_server(moto_server))
-    user = f"uploader-{bucket.name}"
-    iam.create_user(UserName=user)
-    iam.put_user_policy(
-        UserName=user,
-        PolicyName="store-only",
-        PolicyDocument=json.dumps(
+    return iam_user_dsn(
+        moto_server,
+        dsn,
+        [
             {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Effect": "Allow",
-                        "Action": ["s3:PutObject", "s3:PutObjectAcl", "s3:DeleteObject"],
-                        "Resource": f"arn:aws:s3:::{bucket.name}/*",
-                    }
-                ],
+                "Effect": "Allow",
+                "Action": ["s3:PutObject", "s3:PutObjectAcl", "s3:DeleteObject"],
+                "Resource": f"arn:aws:s3:::{bucket.name}/*",
             }
-        ),
+        ],
     )
-    key = iam.create_access_key(UserName=user)["AccessKey"]
-    secret = urllib.parse.quote(key["SecretAccessKey"], safe="")
-    return dsn.replace("key:secret@", f"{key['AccessKeyId']}:{secret}@")
 
 
 def test_credentials_that_cannot_list_the_bucket_store_files_and_are_ready(

@@ -2,6 +2,7 @@
 
 import datetime
 import os
+import posixpath
 from pathlib import Path
 
 from django.core.files.storage import FileSystemStorage
@@ -110,7 +111,7 @@ class Command(BaseCommand):
 
         summary = f"{len(rows)} rows, {total} stored files"
         if unfixed:
-            raise CommandError(f"{summary}: {unfixed} problem(s) left unfixed.", returncode=1)
+            raise CommandError(f"{summary}: {unfixed} problem(s) left unfixed.")
         self.stdout.write(f"{summary}: rows and stored files match.")
 
     def _delete(self, storage, name, what):
@@ -128,7 +129,8 @@ def list_storage(storage):
     its time of last change. One listing request per 1,000 files on S3, none per file."""
     files, empty_folders = {}, []
     if not isinstance(storage, FileSystemStorage):  # S3
-        prefix = f"{storage.location}/" if storage.location else ""
+        # The DSN's folder, if any, as "media" or "media/": keys start with "media/".
+        prefix = posixpath.join(storage.location, "")
         for item in storage.bucket.objects.filter(Prefix=prefix):
             files[item.key.removeprefix(prefix)] = item.last_modified
         return files, empty_folders
