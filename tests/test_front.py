@@ -7,11 +7,12 @@ import gzip
 import http.client
 import json
 import os
+import threading
 
 import brotli
 import pytest
 from a2wsgi import WSGIMiddleware
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from django.core.wsgi import get_wsgi_application
 
 from myapp import front, responses
@@ -213,6 +214,31 @@ def test_a_file_too_large_to_hold_streams_from_disk_in_chunks(front_request, big
     assert max(map(len, response.pieces)) == responses.CHUNK_SIZE
 
 
+def test_a_large_file_is_read_beside_the_thread_of_synchronous_code(big):
+    """Reads from disk do not queue for the thread where synchronous code runs in turn
+    (sync_to_async's default): a slow request there holds up no download."""
+    application = front.Front(application=None)
+    url, content = big
+    downloaded = threading.Event()
+    body = []
+
+    async def send(message):
+        body.append(message.get("body", b""))
+
+    async def download():
+        scope = {"type": "http", "method": "GET", "path": url, "headers": [], "scheme": "https"}
+        await application(scope, None, send)
+        downloaded.set()
+
+    async def download_during_a_slow_request():
+        slow_request = sync_to_async(downloaded.wait)  # done when the download is, or in 10 s
+        finished_meanwhile, _ = await asyncio.gather(slow_request(timeout=10), download())
+        return finished_meanwhile
+
+    assert async_to_sync(download_during_a_slow_request)()
+    assert b"".join(body[1:]) == content
+
+
 @pytest.mark.parametrize("method", ["POST", "PUT", "DELETE"])
 def test_other_methods_are_not_allowed(front_request, django_requests, hashed, method):
     response = front_request(method, hashed[0], HTTPS)
@@ -332,6 +358,31 @@ def test_a_large_body_is_read_ahead_whole_and_in_order():
     # Fewer, larger pieces than the network's, none larger than the read-ahead allows.
     assert 1 < len(received) < len(pieces)
     assert max(len(message["body"]) for message in received) < front.READ_AHEAD + 50_000
+
+
+def test_the_read_ahead_stops_at_its_size_and_keeps_the_end():
+    """Django takes its time: meanwhile READ_AHEAD bytes are read, and no more; the end of
+    the body is the message without more_body (as ASGI has it: no body key means empty)."""
+    size = front.READ_AHEAD
+    pieces = [b"a" * (size - 1), b"b"] * 3
+    messages = [{"type": "http.request", "body": piece, "more_body": True} for piece in pieces]
+    messages.append({"type": "http.request"})
+    received = []
+
+    async def receive():
+        return messages.pop(0)
+
+    async def read_all():
+        async with front.ReadAhead(receive) as read:
+            while not received or received[-1]["more_body"]:
+                received.append(await asyncio.wait_for(read(), timeout=10))
+                for _ in range(5):  # Django takes its time with each piece
+                    await asyncio.sleep(0)
+
+    async_to_sync(read_all)()
+
+    whole = {"type": "http.request", "body": b"a" * (size - 1) + b"b", "more_body": True}
+    assert received == [whole] * 3 + [{"type": "http.request", "body": b"", "more_body": False}]
 
 
 def test_a_disconnect_during_a_large_body_reaches_django():
