@@ -100,17 +100,22 @@ def test_https_as_django_tells_it(
     assert django_requests == []
 
 
+PROXY_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+
 @pytest.mark.parametrize(
-    ("headers", "scheme"),
-    [([], "http"), ([(b"x-forwarded-proto", b"http")], "https"), (HTTPS, "http")],
+    ("headers", "scheme", "proxy_header"),
+    [
+        ([], "http", PROXY_HEADER),
+        ([(b"x-forwarded-proto", b"http")], "https", PROXY_HEADER),  # the proxy's word counts
+        (HTTPS, "http", None),  # without a proxy header, X-Forwarded-Proto says nothing
+    ],
 )
 def test_plain_http_is_redirected_to_https_by_django(
-    front_request, django_requests, settings, hashed, headers, scheme
+    front_request, django_requests, settings, hashed, headers, scheme, proxy_header
 ):
     settings.SECURE_SSL_REDIRECT = True
-    # Without a proxy header, X-Forwarded-Proto says nothing: the scheme decides.
-    if headers == HTTPS:
-        settings.SECURE_PROXY_SSL_HEADER = None
+    settings.SECURE_PROXY_SSL_HEADER = proxy_header
 
     response = front_request("GET", hashed[0], headers, scheme=scheme)
 
