@@ -14,15 +14,19 @@ import urllib.parse
 from pathlib import Path
 
 import pytest
+from a2wsgi import WSGIMiddleware
 from django.conf import settings as django_settings
 from django.core.management import call_command
+from django.core.signals import request_started
+from django.core.wsgi import get_wsgi_application
 from django.test import override_settings
 from django.urls import clear_url_caches
 from moto.server import ThreadedMotoServer
 
 import myapp.urls
+from myapp.front import Front
 from myapp.storages import media_location
-from tests.helpers import BASE_DIR, VENV_BIN, dockerfile_instructions, free_port
+from tests.helpers import BASE_DIR, VENV_BIN, asgi_request, dockerfile_instructions, free_port
 
 # Every variable the settings read, so that none of the developer's reaches load_settings.
 SETTINGS_VARIABLES = [
@@ -137,6 +141,34 @@ def pytest_collection_modifyitems(items):
 def collected_static_files(settings, static_root):
     """Render pages with the production static storage, on the collected files."""
     settings.STATIC_ROOT = static_root
+
+
+@pytest.fixture
+def django_requests():
+    """The paths of the requests that reached Django, in order."""
+    paths = []
+
+    def record(environ, **kwargs):
+        paths.append(environ["PATH_INFO"])
+
+    request_started.connect(record)
+    yield paths
+    request_started.disconnect(record)
+
+
+@pytest.fixture
+def front_request(settings):
+    """Make a request of the ASGI application as myapp/asgi.py builds it (the front over
+    Django), without its start checks; takes asgi_request's arguments, returns its answer.
+    The application is built at the first request: change settings before it."""
+    built = []
+
+    def request(*arguments, **keywords):
+        if not built:
+            built.append(Front(WSGIMiddleware(get_wsgi_application())))
+        return asgi_request(built[0], *arguments, **keywords)
+
+    return request
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ and a database that refuses rows.
 Fixtures are in the conftest.py files, which pytest finds by itself; test modules import plain
 helpers from here (or tests/e2e/app.py), never from a conftest.py or from each other."""
 
+import asyncio
 import http.client
 import json
 import os
@@ -169,35 +170,82 @@ def _wait_for_an_answer(server, timeout):
     pytest.fail(f"no answer on port {server.port} within {timeout} s:\n{server.log.read_text()}")
 
 
-def asgi_get(application, path, headers=()):
-    """GET path from an ASGI application in this process, as Uvicorn would over plain HTTP;
-    returns (status, headers as a dict, body)."""
+@dataclass
+class AsgiResponse:
+    status: int
+    headers: dict
+    body: bytes
+    # The body as the application sent it, one item per message.
+    pieces: list
+    # How many bytes of the request's body the application read.
+    read: int
+
+
+def asgi_request(application, method, path, headers=(), scheme="http", body=()):
+    """Make a request of an ASGI application in this process, as Uvicorn would (plain HTTP
+    unless scheme says otherwise, Host testserver unless headers give one), with body given
+    as the pieces the network brings; returns an AsgiResponse. The application's messages
+    must be what Uvicorn accepts, and follow the ASGI spec: one start, lowercase header names,
+    body messages up to the one without more_body and nothing after, as many bytes as
+    Content-Length says (none for 304; Uvicorn sends none for HEAD)."""
     scope = {
         "type": "http",
         "asgi": {"version": "3.0"},
         "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
+        "method": method,
+        "scheme": scheme,
         "path": path,
         "raw_path": path.encode(),
         "query_string": b"",
         "root_path": "",
-        "headers": [(b"host", b"testserver"), *headers],
+        "headers": [*headers] if b"host" in dict(headers) else [(b"host", b"testserver"), *headers],
         "client": ("127.0.0.1", 12345),
         "server": ("127.0.0.1", 80),
     }
-    sent = []
+    arriving = [{"type": "http.request", "body": piece, "more_body": True} for piece in body]
+    arriving.append({"type": "http.request", "body": b"", "more_body": False})
+    sent, read = [], []
 
     async def receive():
-        return {"type": "http.request", "body": b"", "more_body": False}
+        await asyncio.sleep(0)  # as a network read would, let other tasks run
+        if arriving:
+            read.append(len(arriving[0]["body"]))
+            return arriving.pop(0)
+        # The body is over: the client waits for the answer, then goes.
+        for _ in range(1000):
+            if len(sent) > 1 and not sent[-1].get("more_body", False):
+                break
+            await asyncio.sleep(0.01)
+        return {"type": "http.disconnect"}
 
     async def send(message):
+        assert message["type"] == ("http.response.body" if sent else "http.response.start")
+        ended = len(sent) > 1 and not sent[-1].get("more_body", False)
+        assert not ended, f"{message} sent after the response's end"
         sent.append(message)
 
     async_to_sync(application)(scope, receive, send)
     start, *bodies = sent
-    body = b"".join(message.get("body", b"") for message in bodies)
-    return start["status"], {k.decode(): v.decode() for k, v in start["headers"]}, body
+    assert bodies, "no body message"
+    assert not bodies[-1].get("more_body", False), "the response never ended"
+    assert all(name == name.lower() for name, _ in start["headers"]), start["headers"]
+    response_headers = {name.decode(): value.decode() for name, value in start["headers"]}
+    pieces = [message.get("body", b"") for message in bodies]
+    content = b"".join(pieces)
+    if method == "HEAD":
+        content = b""
+    elif start["status"] == 304:
+        assert content == b"", "a body for 304"
+    elif "content-length" in response_headers:
+        assert len(content) == int(response_headers["content-length"])
+    return AsgiResponse(start["status"], response_headers, content, pieces, sum(read))
+
+
+def asgi_get(application, path, headers=()):
+    """GET path from an ASGI application in this process, as Uvicorn would over plain HTTP;
+    returns (status, headers as a dict, body)."""
+    response = asgi_request(application, "GET", path, headers)
+    return response.status, response.headers, response.body
 
 
 def probe(url, retry_until_up=False):

@@ -1,143 +1,256 @@
-"""Static files and /healthz as the Dockerfile's CMD serves them: answered by the ASGI front
-(myapp/front.py) before Django, with everything WhiteNoise gives kept."""
+"""Static files and /healthz as the ASGI front (myapp/front.py) answers them before Django, with
+everything WhiteNoise gives kept, and large request bodies read ahead of Django: in this process,
+as Uvicorn calls the application; the Dockerfile's CMD serving them too (slow)."""
 
 import asyncio
 import gzip
 import http.client
 import json
 import os
-import shutil
+import threading
 
 import brotli
 import pytest
-from asgiref.sync import async_to_sync
+from a2wsgi import WSGIMiddleware
+from asgiref.sync import async_to_sync, sync_to_async
+from django.core.wsgi import get_wsgi_application
 
-from myapp import front
-from tests.helpers import image_environ, running_server
-
-pytestmark = pytest.mark.slow
+from myapp import front, responses
+from tests.helpers import asgi_request, image_environ, running_server
 
 CSS = "admin/css/base.css"
+HTTPS = [(b"x-forwarded-proto", b"https")]
 # Larger than the front holds in memory: read from disk in chunks.
 BIG_SIZE = 3 * front.MEMORY_FILE_SIZE + 123
-HTTPS = {"X-Forwarded-Proto": "https"}
 
 
-@pytest.fixture(scope="module")
-def served(image_dir, tmp_path_factory):
-    """The built image's files, plus a large one, served by the Dockerfile's CMD; yields a
-    function that makes one request and returns (status, headers, body)."""
-    app = tmp_path_factory.mktemp("front") / "app"
-    shutil.copytree(image_dir, app)
-    (app / "staticfiles" / "big.bin").write_bytes(os.urandom(BIG_SIZE))
-    environ = image_environ(
-        DOMAIN="localhost", DEFAULT_DATABASE_DSN=f"sqlite:///{app / 'db.sqlite3'}"
-    )
-
-    with running_server(app, environ, app.parent / "server.log") as server:
-
-        def request(method, path, headers=None):
-            connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
-            try:
-                connection.request(method, path, headers={"Host": "localhost", **(headers or {})})
-                response = connection.getresponse()
-                return response.status, response.headers, response.read()
-            finally:
-                connection.close()
-
-        request.root = app / "staticfiles"
-        request.hashed = (
-            "/static/" + json.loads((request.root / "staticfiles.json").read_text())["paths"][CSS]
-        )
-        yield request
+@pytest.fixture
+def hashed(static_root):
+    """The URL of the stylesheet under its hashed name, and its content."""
+    name = json.loads((static_root / "staticfiles.json").read_text())["paths"][CSS]
+    return f"/static/{name}", (static_root / name).read_bytes()
 
 
-def test_liveness_answers_any_host_over_plain_http(served):
-    status, headers, body = served("GET", "/healthz", {"Host": "10.1.2.3"})
+@pytest.fixture
+def own_static_root(settings, tmp_path):
+    """Static files of this test's own (none collected): STATIC_ROOT, to write them in."""
+    settings.STATIC_ROOT = tmp_path / "static"
+    settings.STATIC_ROOT.mkdir()
+    return settings.STATIC_ROOT
 
-    assert (status, body, headers["Content-Type"]) == (200, b"ok\n", "text/plain")
+
+@pytest.fixture
+def big(own_static_root):
+    """A file too large to hold in memory: its URL and content."""
+    content = os.urandom(BIG_SIZE)
+    (own_static_root / "big.bin").write_bytes(content)
+    return "/static/big.bin", content
 
 
-def test_hashed_files_are_cached_forever_with_the_security_headers(served):
-    status, headers, body = served("GET", served.hashed, HTTPS)
+def from_memory(response):
+    """Whether the front answered from memory: the body in one piece, not read in chunks."""
+    return len(response.pieces) == 1
 
-    assert status == 200
-    assert body == (served.root / served.hashed.removeprefix("/static/")).read_bytes()
-    assert headers["Cache-Control"] == "max-age=315360000, public, immutable"
-    assert headers["Content-Type"].startswith("text/css")
+
+def test_liveness_answers_any_host_over_plain_http(front_request, django_requests, settings):
+    settings.SECURE_SSL_REDIRECT = True
+
+    response = front_request("GET", "/healthz", [(b"host", b"10.1.2.3")])
+
+    assert (response.status, response.body) == (200, b"ok\n")
+    assert response.headers["content-type"] == "text/plain"
+    assert django_requests == []
+
+
+def test_hashed_files_are_cached_forever_with_the_security_headers(
+    front_request, django_requests, settings, hashed
+):
+    settings.SECURE_SSL_REDIRECT = True
+    url, content = hashed
+
+    response = front_request("GET", url, HTTPS)
+
+    assert (response.status, response.body) == (200, content)
+    assert from_memory(response)
+    assert response.headers["cache-control"] == "max-age=315360000, public, immutable"
+    assert response.headers["content-type"].startswith("text/css")
     # What Django's SecurityMiddleware adds to its answers, over HTTPS.
-    assert headers["X-Content-Type-Options"] == "nosniff"
-    assert headers["Strict-Transport-Security"].startswith("max-age=31536000")
-    assert headers["Referrer-Policy"] == "same-origin"
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["strict-transport-security"].startswith("max-age=31536000")
+    assert response.headers["referrer-policy"] == "same-origin"
+    assert django_requests == []
 
 
-def test_unhashed_names_are_cached_briefly(served):
-    status, headers, _ = served("GET", f"/static/{CSS}", HTTPS)
+@pytest.mark.parametrize(
+    ("headers", "scheme"),
+    [
+        ([], "https"),
+        ([(b"x-forwarded-proto", b"https, http")], "http"),  # the first proxy's word counts
+    ],
+)
+def test_https_as_django_tells_it(
+    front_request, django_requests, settings, hashed, headers, scheme
+):
+    settings.SECURE_SSL_REDIRECT = True
 
-    assert status == 200
-    assert headers["Cache-Control"] == "max-age=60, public"
+    response = front_request("GET", hashed[0], headers, scheme=scheme)
+
+    assert response.status == 200
+    assert "strict-transport-security" in response.headers
+    assert django_requests == []
+
+
+PROXY_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+
+@pytest.mark.parametrize(
+    ("headers", "scheme", "proxy_header"),
+    [
+        ([], "http", PROXY_HEADER),
+        ([(b"x-forwarded-proto", b"http")], "https", PROXY_HEADER),  # the proxy's word counts
+        (HTTPS, "http", None),  # without a proxy header, X-Forwarded-Proto says nothing
+    ],
+)
+def test_plain_http_is_redirected_to_https_by_django(
+    front_request, django_requests, settings, hashed, headers, scheme, proxy_header
+):
+    settings.SECURE_SSL_REDIRECT = True
+    settings.SECURE_PROXY_SSL_HEADER = proxy_header
+
+    response = front_request("GET", hashed[0], headers, scheme=scheme)
+
+    assert response.status == 301
+    assert response.headers["location"] == f"https://testserver{hashed[0]}"
+    assert django_requests == [hashed[0]]
+
+
+def test_plain_http_is_served_without_hsts_when_not_redirected(
+    front_request, django_requests, hashed
+):
+    # SECURE_SSL_REDIRECT is off (as in DEBUG): plain HTTP is served.
+    response = front_request("GET", hashed[0])
+
+    assert (response.status, response.body) == (200, hashed[1])
+    assert from_memory(response)
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert "strict-transport-security" not in response.headers
+    assert django_requests == []
+
+
+def test_unhashed_names_are_cached_briefly(front_request):
+    response = front_request("GET", f"/static/{CSS}", HTTPS)
+
+    assert response.status == 200
+    assert response.headers["cache-control"] == "max-age=60, public"
 
 
 @pytest.mark.parametrize(
     ("accept", "encoding", "decompress"),
     [("gzip", "gzip", gzip.decompress), ("gzip, deflate, br", "br", brotli.decompress)],
 )
-def test_compressed_variants_by_accept_encoding(served, accept, encoding, decompress):
-    status, headers, body = served("GET", served.hashed, {**HTTPS, "Accept-Encoding": accept})
+def test_compressed_variants_by_accept_encoding(
+    front_request, hashed, accept, encoding, decompress
+):
+    url, content = hashed
 
-    assert status == 200
-    assert headers["Content-Encoding"] == encoding
-    assert headers["Vary"] == "Accept-Encoding"
-    assert decompress(body) == (served.root / served.hashed.removeprefix("/static/")).read_bytes()
+    response = front_request("GET", url, [*HTTPS, (b"accept-encoding", accept.encode())])
 
-
-def test_no_compression_unasked(served):
-    _, headers, body = served("GET", served.hashed, HTTPS)
-
-    assert "Content-Encoding" not in headers
-    assert headers["Vary"] == "Accept-Encoding"
-    assert int(headers["Content-Length"]) == len(body)
+    assert response.status == 200
+    assert response.headers["content-encoding"] == encoding
+    assert response.headers["vary"] == "Accept-Encoding"
+    assert decompress(response.body) == content
+    assert from_memory(response)
 
 
-def test_head_has_the_headers_and_no_body(served):
-    status, headers, body = served("HEAD", served.hashed, HTTPS)
+def test_no_compression_unasked(front_request, hashed):
+    response = front_request("GET", hashed[0], HTTPS)
 
-    assert status == 200
-    assert body == b""
-    expected = (served.root / served.hashed.removeprefix("/static/")).stat().st_size
-    assert int(headers["Content-Length"]) == expected
+    assert "content-encoding" not in response.headers
+    assert response.headers["vary"] == "Accept-Encoding"
 
 
-def test_conditional_request_is_not_modified(served):
-    etag = served("GET", served.hashed, HTTPS)[1]["ETag"]
+def test_head_has_the_headers_and_no_body(front_request, django_requests, hashed):
+    response = front_request("HEAD", hashed[0], HTTPS)
 
-    status, headers, body = served("GET", served.hashed, {**HTTPS, "If-None-Match": etag})
-
-    assert (status, body) == (304, b"")
-    assert headers["ETag"] == etag
-
-
-def test_range_request(served):
-    status, headers, body = served("GET", "/static/big.bin", {**HTTPS, "Range": "bytes=10-19"})
-
-    assert status == 206
-    assert headers["Content-Range"] == f"bytes 10-19/{BIG_SIZE}"
-    assert body == (served.root / "big.bin").read_bytes()[10:20]
+    assert (response.status, response.body) == (200, b"")
+    assert int(response.headers["content-length"]) == len(hashed[1])
+    assert response.headers["content-type"].startswith("text/css")
+    assert django_requests == []
 
 
-def test_a_file_too_large_to_hold_streams_from_disk(served):
-    status, headers, body = served("GET", "/static/big.bin", HTTPS)
+def test_conditional_request_is_not_modified(front_request, hashed):
+    etag = front_request("GET", hashed[0], HTTPS).headers["etag"]
 
-    assert status == 200
-    assert int(headers["Content-Length"]) == BIG_SIZE
-    assert body == (served.root / "big.bin").read_bytes()
+    response = front_request("GET", hashed[0], [*HTTPS, (b"if-none-match", etag.encode())])
+
+    assert (response.status, response.body) == (304, b"")
+    assert response.headers["etag"] == etag
 
 
-def test_other_methods_are_not_allowed(served):
-    status, headers, _ = served("POST", served.hashed, HTTPS)
+def test_range_request(front_request, hashed):
+    url, content = hashed
 
-    assert status == 405
-    assert headers["Allow"] == "GET, HEAD"
+    response = front_request("GET", url, [*HTTPS, (b"range", b"bytes=10-19")])
+
+    assert response.status == 206
+    assert response.headers["content-range"] == f"bytes 10-19/{len(content)}"
+    assert response.body == content[10:20]
+
+
+def test_range_request_of_a_large_file(front_request, big):
+    url, content = big
+
+    response = front_request("GET", url, [*HTTPS, (b"range", b"bytes=10-19")])
+
+    assert response.status == 206
+    assert response.headers["content-range"] == f"bytes 10-19/{BIG_SIZE}"
+    assert response.body == content[10:20]
+
+
+def test_a_file_too_large_to_hold_streams_from_disk_in_chunks(front_request, big):
+    url, content = big
+
+    response = front_request("GET", url, HTTPS)
+
+    assert response.status == 200
+    assert int(response.headers["content-length"]) == BIG_SIZE
+    assert response.body == content
+    # Never the whole file in memory at once.
+    assert max(map(len, response.pieces)) == responses.CHUNK_SIZE
+
+
+def test_a_large_file_is_read_beside_the_thread_of_synchronous_code(big):
+    """Reads from disk do not queue for the thread where synchronous code runs in turn
+    (sync_to_async's default): a slow request there holds up no download."""
+    application = front.Front(application=None)
+    url, content = big
+    downloaded = threading.Event()
+    body = []
+
+    async def send(message):
+        body.append(message.get("body", b""))
+
+    async def download():
+        scope = {"type": "http", "method": "GET", "path": url, "headers": [], "scheme": "https"}
+        await application(scope, None, send)
+        downloaded.set()
+
+    async def download_during_a_slow_request():
+        slow_request = sync_to_async(downloaded.wait)  # done when the download is, or in 10 s
+        finished_meanwhile, _ = await asyncio.gather(slow_request(timeout=10), download())
+        return finished_meanwhile
+
+    assert async_to_sync(download_during_a_slow_request)()
+    assert b"".join(body[1:]) == content
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE"])
+def test_other_methods_are_not_allowed(front_request, django_requests, hashed, method):
+    response = front_request(method, hashed[0], HTTPS)
+
+    assert response.status == 405
+    assert response.headers["allow"] == "GET, HEAD"
+    assert django_requests == []
 
 
 @pytest.mark.parametrize(
@@ -150,47 +263,78 @@ def test_other_methods_are_not_allowed(served):
         "/static/staticfiles.json/../../manage.py",
     ],
 )
-def test_no_file_outside_the_collected_ones(served, path):
-    status, _, body = served("GET", path, HTTPS)
+def test_no_file_outside_the_collected_ones(front_request, path):
+    response = front_request("GET", path, HTTPS)
 
-    assert status == 404
-    assert b"SECRET_KEY" not in body
-    assert b"django" not in body.lower()
-
-
-def test_plain_http_is_redirected_to_https_as_by_django(served):
-    status, headers, _ = served("GET", served.hashed)
-
-    assert status == 301
-    assert headers["Location"] == f"https://localhost{served.hashed}"
+    assert response.status == 404
+    assert b"SECRET_KEY" not in response.body
+    assert b"django" not in response.body.lower()
 
 
-def test_memory_is_bounded(settings, static_root, monkeypatch):
-    """Past its budget the front holds no more files, and serves the others from disk."""
-    monkeypatch.setattr(front, "MEMORY_BUDGET", 100_000)
-    application = front.Front(application=None)
+def test_memory_is_bounded(front_request, own_static_root, monkeypatch):
+    """Files are held in memory up to a size each and a budget in all; the others are served
+    from disk."""
+    monkeypatch.setattr(front, "MEMORY_FILE_SIZE", 1000)
+    monkeypatch.setattr(front, "MEMORY_BUDGET", 2000)
+    small = {f"{name}.txt": os.urandom(1000) for name in "abc"}
+    files = {**small, "larger.txt": os.urandom(1001)}
+    for name, content in files.items():
+        (own_static_root / name).write_bytes(content)
 
-    held = [content for _, content in application.files.values() if content is not None]
-    assert 0 < sum(map(len, held)) <= 100_000
-    assert len(held) < len(application.files)
+    held = []
+    for name, content in files.items():
+        response = front_request("GET", f"/static/{name}", HTTPS)
+        assert (response.status, response.body) == (200, content)
+        if from_memory(response):
+            held.append(name)
 
-    on_disk = next(
-        url
-        for url, static_file in application.whitenoise.files.items()
-        for encoding, path, _ in static_file.alternatives
-        if not encoding.pattern and application.files[path][1] is None
+    # Two of the three that may be held fill the budget; which two, the folder's order says.
+    assert len(held) == 2
+    assert set(held) < set(small)
+
+
+@pytest.mark.parametrize(
+    ("size", "read_ahead"), [(front.READ_AHEAD, False), (2 * front.READ_AHEAD, True)]
+)
+def test_a_large_body_reaches_django_read_ahead(size, read_ahead):
+    """Django gets a body larger than READ_AHEAD in fewer, larger pieces than the network
+    brings, up to READ_AHEAD bytes each (about); a smaller one as it comes."""
+    piece = 64 * 1024
+    token = "t" * 32  # a CSRF secret, as the login page's cookie and form give it
+    form = f"csrfmiddlewaretoken={token}&username=".encode()
+    body = form + b"x" * (size - len(form))
+    headers = [
+        (b"cookie", f"__Secure-csrftoken={token}".encode()),
+        (b"content-type", b"application/x-www-form-urlencoded"),
+        (b"content-length", str(size).encode()),
+    ]
+    received = []
+
+    async def django(scope, receive, send):
+        async def receive_and_count():
+            message = await receive()
+            received.append(len(message.get("body", b"")))
+            return message
+
+        await WSGIMiddleware(get_wsgi_application())(scope, receive_and_count, send)
+
+    response = asgi_request(
+        front.Front(django),
+        "POST",
+        "/admin/login/",
+        headers,
+        body=[body[start : start + piece] for start in range(0, size, piece)],
     )
-    sent = []
 
-    async def send(message):
-        sent.append(message)
-
-    scope = {"type": "http", "path": on_disk, "method": "GET", "headers": [], "scheme": "https"}
-    async_to_sync(application)(scope, None, send)
-
-    assert sent[0]["status"] == 200
-    body = b"".join(message.get("body", b"") for message in sent[1:])
-    assert body == (static_root / on_disk.removeprefix("/static/")).read_bytes()
+    # The login form, again: Django read the whole body, and found no password in it.
+    assert response.status == 200
+    assert b"Please enter the correct" not in response.body
+    assert sum(received) == size
+    if read_ahead:
+        assert 1 < len([n for n in received if n]) < size / piece
+        assert max(received) <= front.READ_AHEAD + piece
+    else:
+        assert max(received) == piece
 
 
 def test_a_large_body_is_read_ahead_whole_and_in_order():
@@ -221,6 +365,31 @@ def test_a_large_body_is_read_ahead_whole_and_in_order():
     assert max(len(message["body"]) for message in received) < front.READ_AHEAD + 50_000
 
 
+def test_the_read_ahead_stops_at_its_size_and_keeps_the_end():
+    """Django takes its time: meanwhile READ_AHEAD bytes are read, and no more; the end of
+    the body is the message without more_body (as ASGI has it: no body key means empty)."""
+    size = front.READ_AHEAD
+    pieces = [b"a" * (size - 1), b"b"] * 3
+    messages = [{"type": "http.request", "body": piece, "more_body": True} for piece in pieces]
+    messages.append({"type": "http.request"})
+    received = []
+
+    async def receive():
+        return messages.pop(0)
+
+    async def read_all():
+        async with front.ReadAhead(receive) as read:
+            while not received or received[-1]["more_body"]:
+                received.append(await asyncio.wait_for(read(), timeout=10))
+                for _ in range(5):  # Django takes its time with each piece
+                    await asyncio.sleep(0)
+
+    async_to_sync(read_all)()
+
+    whole = {"type": "http.request", "body": b"a" * (size - 1) + b"b", "more_body": True}
+    assert received == [whole] * 3 + [{"type": "http.request", "body": b"", "more_body": False}]
+
+
 def test_a_disconnect_during_a_large_body_reaches_django():
     messages = [
         {"type": "http.request", "body": b"x" * 1000, "more_body": True},
@@ -238,3 +407,37 @@ def test_a_disconnect_during_a_large_body_reaches_django():
 
     assert (first["body"], first["more_body"]) == (b"x" * 1000, True)
     assert second == {"type": "http.disconnect"}
+
+
+@pytest.mark.slow
+def test_the_dockerfile_cmd_serves_static_files_and_liveness(image_dir):
+    """The end-to-end path: Uvicorn, as the image runs it, with the front before Django."""
+    environ = image_environ(
+        DOMAIN="localhost", DEFAULT_DATABASE_DSN=f"sqlite:///{image_dir.parent / 'front.sqlite3'}"
+    )
+    manifest = json.loads((image_dir / "staticfiles" / "staticfiles.json").read_text())
+    hashed = f"/static/{manifest['paths'][CSS]}"
+
+    with running_server(image_dir, environ, image_dir.parent / "front.log") as server:
+
+        def get(path, headers):
+            connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+            try:
+                connection.request("GET", path, headers={"Host": "localhost", **headers})
+                response = connection.getresponse()
+                return response.status, response.headers, response.read()
+            finally:
+                connection.close()
+
+        liveness = get("/healthz", {"Host": "10.1.2.3"})
+        static = get(hashed, {"X-Forwarded-Proto": "https", "Accept-Encoding": "br"})
+        redirect = get(hashed, {})
+
+    assert (liveness[0], liveness[2]) == (200, b"ok\n")
+    status, headers, body = static
+    assert status == 200
+    assert headers["Content-Encoding"] == "br"
+    expected = (image_dir / "staticfiles" / hashed.removeprefix("/static/")).read_bytes()
+    assert brotli.decompress(body) == expected
+    assert headers["Strict-Transport-Security"].startswith("max-age=31536000")
+    assert (redirect[0], redirect[1]["Location"]) == (301, f"https://localhost{hashed}")

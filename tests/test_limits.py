@@ -1,6 +1,6 @@
 """Resources bounded: request bodies refused from their headers (myapp/front.py), and idle
 connections closed before they use up the file descriptors (myapp/connections.py), against the
-Dockerfile's CMD (slow); the protocol's rules also in this process, with small numbers."""
+Dockerfile's CMD (slow); the same rules in this process, the protocol's with small numbers."""
 
 import asyncio
 import contextlib
@@ -12,9 +12,8 @@ import time
 
 import pytest
 import uvicorn
-from asgiref.sync import async_to_sync
 
-from myapp import connections, front
+from myapp import connections
 from tests.helpers import free_port, image_environ, running_server
 
 UPLOAD_MAX_SIZE = 10**6
@@ -65,23 +64,6 @@ def send_headers(port, method, path, headers):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("path", ["/healthz", "/admin/login/", "/static/admin/css/base.css"])
-def test_a_large_body_is_refused_from_its_length_alone(server, path):
-    port, _, temporary = server
-
-    status, headers, text = send_headers(port, "POST", path, {"Content-Length": str(GIB)})
-
-    assert status == 413
-    assert headers["Content-Type"] == "text/plain; charset=utf-8"
-    assert headers["Connection"] == "close"
-    assert text == (
-        f"Content Too Large: this URL takes a body of {FORM_LIMIT:,} bytes at most; "
-        f"this request's is {GIB:,} bytes.\n"
-    )
-    assert list(temporary.iterdir()) == []
-
-
-@pytest.mark.slow
 def test_an_upload_over_the_limit_and_its_form_is_refused_before_it_is_read(server):
     port, _, temporary = server
     length = UPLOAD_MAX_SIZE + FORM_LIMIT + 1
@@ -96,47 +78,6 @@ def test_an_upload_over_the_limit_and_its_form_is_refused_before_it_is_read(serv
         "file and its form may take.\n"
     )
     assert list(temporary.iterdir()) == []
-
-
-@pytest.mark.slow
-def test_a_body_within_the_limit_reaches_django(server):
-    port = server[0]
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-    body = b"x" * FORM_LIMIT
-    connection.request(
-        "POST",
-        "/admin/login/",
-        body,
-        {"Host": "localhost", "X-Forwarded-Proto": "https", "Content-Type": "text/plain"},
-    )
-
-    # Django's answer: the CSRF check refuses a form without its token.
-    assert connection.getresponse().status == 403
-    connection.close()
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("method", ["GET", "HEAD"])
-def test_get_and_head_take_no_body(server, method):
-    status, _, text = send_headers(server[0], method, "/healthz", {"Content-Length": "1"})
-
-    assert status == 413
-    assert text == (
-        "" if method == "HEAD" else f"Content Too Large: {method} requests take no body.\n"
-    )
-
-
-@pytest.mark.slow
-def test_a_body_without_a_length_is_refused_unread(server):
-    headers = {"Transfer-Encoding": "chunked", "Content-Type": "multipart/form-data; boundary=x"}
-
-    status, _, text = send_headers(server[0], "POST", UPLOAD_URL, headers)
-
-    assert status == 411
-    assert text == (
-        "Length Required: send the request body with a Content-Length header "
-        "(bodies without one, chunked, are not accepted).\n"
-    )
 
 
 @pytest.mark.slow
@@ -267,6 +208,16 @@ def test_headers_must_come_within_the_timeout_also_after_a_response(small_server
         ] * 3
 
 
+def test_a_pipelined_request_has_all_the_time_it_needs(small_server):
+    with socket.create_connection(("127.0.0.1", small_server)) as connection:
+        # The second request arrives with the first: its headers are in, whatever it takes.
+        request = b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n"
+        connection.sendall(request % b"/" + request % b"/slow")
+
+        assert read_response(connection).startswith(b"HTTP/1.1 200 OK")
+        assert read_response(connection).startswith(b"HTTP/1.1 200 OK")
+
+
 def read_response(connection):
     """The whole of an answer from answer_after_a_while."""
     connection.settimeout(5)
@@ -287,46 +238,93 @@ def get_status(port, path):
         connection.close()
 
 
-@pytest.mark.parametrize(
-    ("method", "path", "headers", "status"),
-    [
-        ("GET", "/admin/", [(b"content-length", b"1")], 413),
-        ("POST", "/admin/login/", [(b"content-length", str(FORM_LIMIT + 1).encode())], 413),
-        (
-            "POST",
-            UPLOAD_URL,
-            [(b"content-length", str(UPLOAD_MAX_SIZE + FORM_LIMIT).encode())],
-            200,
-        ),
-        (
-            "POST",
-            UPLOAD_URL,
-            [(b"content-length", str(UPLOAD_MAX_SIZE + FORM_LIMIT + 1).encode())],
-            413,
-        ),
-        ("POST", "/admin/login/", [(b"transfer-encoding", b"chunked")], 411),
-        ("POST", "/admin/login/", [(b"content-length", str(FORM_LIMIT).encode())], 200),
-        ("GET", "/admin/", [(b"content-length", b"0")], 200),
-    ],
-)
-def test_the_front_refuses_a_body_by_its_headers_or_passes_it_on(
-    settings, method, path, headers, status
-):
-    """The rules in this process: what does not go to Django is answered by the front."""
+@pytest.fixture
+def upload_limit(settings):
     settings.UPLOAD_MAX_SIZE = UPLOAD_MAX_SIZE
-    sent = []
 
-    async def django(scope, receive, send):
-        await send({"type": "http.response.start", "status": 200, "headers": []})
-        await send({"type": "http.response.body", "body": b""})
 
-    async def send(message):
-        sent.append(message)
+@pytest.mark.parametrize("path", ["/healthz", "/admin/login/", "/static/admin/css/base.css"])
+def test_a_large_body_is_refused_from_its_length_alone(front_request, django_requests, path):
+    headers = [(b"content-length", str(GIB).encode())]
 
-    scope = {"type": "http", "method": method, "path": path, "headers": headers}
-    async_to_sync(front.Front(django))(scope, None, send)
+    response = front_request("POST", path, headers, body=[b"x" * 65536])
 
-    assert sent[0]["status"] == status
-    if status != 200:
-        assert (b"connection", b"close") in sent[0]["headers"]
-        assert sent[1]["body"].decode().startswith(("Content Too Large: ", "Length Required: "))
+    assert response.status == 413
+    assert response.headers["content-type"] == "text/plain; charset=utf-8"
+    # Uvicorn would otherwise read (and drop) the rest of the body to keep the connection.
+    assert response.headers["connection"] == "close"
+    assert (
+        response.body
+        == (
+            f"Content Too Large: this URL takes a body of {FORM_LIMIT:,} bytes at most; "
+            f"this request's is {GIB:,} bytes.\n"
+        ).encode()
+    )
+    assert (response.read, django_requests) == (0, [])
+
+
+def test_an_upload_over_the_limit_and_its_form_is_refused_unread(
+    front_request, django_requests, upload_limit
+):
+    length = UPLOAD_MAX_SIZE + FORM_LIMIT + 1
+    headers = [(b"content-length", str(length).encode())]
+
+    response = front_request("POST", UPLOAD_URL, headers, body=[b"x" * 65536])
+
+    assert response.status == 413
+    assert response.body.decode() == (
+        "Content Too Large: files can be 976.6\xa0KB (1,000,000 bytes) at most; this request's "
+        f"body is {length:,} bytes, over the {UPLOAD_MAX_SIZE + FORM_LIMIT:,} that such a "
+        "file and its form may take.\n"
+    )
+    assert (response.read, django_requests) == (0, [])
+
+
+@pytest.mark.parametrize(
+    ("path", "length"), [(UPLOAD_URL, UPLOAD_MAX_SIZE + FORM_LIMIT), ("/admin/login/", FORM_LIMIT)]
+)
+def test_a_body_within_the_limit_reaches_django(
+    front_request, django_requests, upload_limit, path, length
+):
+    headers = [(b"content-type", b"text/plain"), (b"content-length", str(length).encode())]
+
+    response = front_request("POST", path, headers, body=[b"x" * length])
+
+    # Django's answer: the CSRF check refuses a form without its token.
+    assert response.status == 403
+    assert django_requests == [path]
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+def test_get_and_head_take_no_body(front_request, method):
+    response = front_request(method, "/healthz", [(b"content-length", b"1")], body=[b"x"])
+
+    assert response.status == 413
+    # Uvicorn sends no body in answer to HEAD.
+    expected = "" if method == "HEAD" else f"Content Too Large: {method} requests take no body.\n"
+    assert response.body.decode() == expected
+
+
+def test_get_with_numeric_headers_and_no_body_is_answered(front_request):
+    # What browsers send: numbers in headers other than Content-Length.
+    headers = [(b"upgrade-insecure-requests", b"1"), (b"dnt", b"1")]
+
+    response = front_request("GET", "/healthz", headers)
+
+    assert (response.status, response.body) == (200, b"ok\n")
+
+
+def test_a_body_without_a_length_is_refused_unread(front_request, django_requests):
+    headers = [
+        (b"transfer-encoding", b"chunked"),
+        (b"content-type", b"multipart/form-data; boundary=x"),
+    ]
+
+    response = front_request("POST", UPLOAD_URL, headers, body=[b"--x\r\n"])
+
+    assert response.status == 411
+    assert response.body.decode() == (
+        "Length Required: send the request body with a Content-Length header "
+        "(bodies without one, chunked, are not accepted).\n"
+    )
+    assert (response.read, django_requests) == (0, [])
