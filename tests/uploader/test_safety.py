@@ -135,6 +135,22 @@ def test_names_are_cut_to_247_bytes_keeping_an_extension_of_reasonable_length(
     assert (media_root / uploaded.file.name).read_bytes() == b"%PDF"
 
 
+def test_a_folder_that_cannot_take_files_saves_nothing_and_says_so(admin_client, media_root):
+    # What a volume that is not mounted can leave: a file where the media folder should be.
+    media_root.write_text("not a folder")
+
+    response = admin_client.post(
+        ADD_URL, {"file": SimpleUploadedFile("report.txt", b"1")}, follow=True
+    )
+
+    assert (
+        "The file could not be stored (NotADirectoryError), and nothing was saved. "
+        "The storage service may be down: try again in a moment."
+    ) in response.text
+    assert not UploadedFile.objects.exists()
+    assert media_root.read_text() == "not a folder"
+
+
 @pytest.fixture
 def storage_down(use_storage):
     """An S3 DSN whose endpoint refuses connections, as a stopped storage service does."""
