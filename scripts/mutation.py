@@ -125,6 +125,12 @@ def main(arguments):
     arguments = parser.parse_args(arguments)
     started = time.monotonic()
     returncode = run_mutmut(arguments.names, arguments.jobs)
+    # A test process that crashed (SIGSEGV, seen now and then as a forked run with threads
+    # exits) tells nothing of its mutant: each such mutant runs again, alone, once.
+    crashed = [mutant for mutant, status in results().items() if status == "segfault"]
+    if crashed and not returncode:
+        print(f"\nRunning again the {len(crashed)} mutants whose test process crashed")
+        returncode = run_mutmut(crashed, 1)
     if returncode:
         return returncode
     explained = reasons(SURVIVORS_FILE.read_text()) if SURVIVORS_FILE.exists() else {}
