@@ -143,6 +143,8 @@ def test_secret_key_mistakes_say_how_to_make_one(load_settings):
     assert 'python -c "import secrets; print(secrets.token_urlsafe(50))"' in str(error.value)
 
 
+S3_EXAMPLE = "s3://KEY:SECRET@BUCKET.s3.REGION.amazonaws.com/?auth=s3v4"
+SHOWN_S3 = "DEFAULT_STORAGE_DSN='s3://AKIAEXAMPLE:***@my-bucket.s3.eu-central-1.amazonaws.com/"
 HOW_TO_MAKE_A_KEY = (
     ": set it to a long random string, such as python -c "
     '"import secrets; print(secrets.token_urlsafe(50))" prints '
@@ -163,6 +165,65 @@ HOW_TO_MAKE_A_KEY = (
             {"UPLOAD_MAX_SIZE": "0"},
             "UPLOAD_MAX_SIZE='0' is not a size of at least one byte: use e.g. "
             "UPLOAD_MAX_SIZE=100MB (a number of bytes, or with a unit: kB, MB, GB, KiB, MiB, GiB)",
+        ),
+        (
+            {"DEFAULT_STORAGE_DSN": "ftp://files.example.com/"},
+            "DEFAULT_STORAGE_DSN='ftp://files.example.com/' has no supported scheme: use "
+            f"file:///data/media/?url=%2Fmedia%2F or {S3_EXAMPLE}",
+        ),
+        (
+            {"DEFAULT_STORAGE_DSN": "file:///data/media/?url=%2Fm%2F&acl=private"},
+            "DEFAULT_STORAGE_DSN='file:///data/media/?url=%2Fm%2F&acl=private' has an unknown "
+            "parameter 'acl': the known ones are url, e.g. file:///data/media/?url=%2Fmedia%2F",
+        ),
+        (
+            {"DEFAULT_STORAGE_DSN": "file:///data/media/"},
+            "DEFAULT_STORAGE_DSN='file:///data/media/' has no url= to serve files at, "
+            "e.g. file:///data/media/?url=%2Fmedia%2F",
+        ),
+        (
+            {"DEFAULT_STORAGE_DSN": f"{S3}?auht=s3v4"},
+            f"{SHOWN_S3}?auht=s3v4' has an unknown parameter 'auht': the known ones are "
+            "auth, domain, url, acl, qs_auth, addressing_style, region_name, endpoint, "
+            f"e.g. {S3_EXAMPLE}",
+        ),
+        (
+            {"DEFAULT_STORAGE_DSN": f"{S3}?acl=private&acl=none"},
+            f"{SHOWN_S3}?acl=private&acl=none' has acl= 2 times: keep one, e.g. acl=private "
+            "(one of private, public-read, public-read-write, authenticated-read, "
+            "bucket-owner-read, bucket-owner-full-control, aws-exec-read, log-delivery-write, "
+            "none)",
+        ),
+        (
+            {"DEFAULT_STORAGE_DSN": f"{S3}?auth=v2"},
+            f"{SHOWN_S3}?auth=v2' has an invalid auth='v2': use e.g. auth=s3v4",
+        ),
+        (
+            {"DEFAULT_STORAGE_DSN": f"s3://K:{SECRET}@b.s3.amazonaws.com:9000/"},
+            "DEFAULT_STORAGE_DSN='s3://K:***@b.s3.amazonaws.com:9000/' has a port, which the "
+            "storage ignores: name the server with endpoint= instead, "
+            f"e.g. {S3_EXAMPLE}&endpoint=https%3A%2F%2Fs3.example.com%3A9000",
+        ),
+        (
+            {"DEFAULT_STORAGE_DSN": "s3://AKIAEXAMPLE@my-bucket.s3.amazonaws.com/"},
+            "DEFAULT_STORAGE_DSN='s3://***@my-bucket.s3.amazonaws.com/' has no credentials: put "
+            f"the URL-encoded key and secret before the bucket, e.g. {S3_EXAMPLE}",
+        ),
+        (
+            {"DEFAULT_STORAGE_DSN": f"s3://K:{SECRET}@s3.eu-central-1.amazonaws.com/"},
+            "DEFAULT_STORAGE_DSN='s3://K:***@s3.eu-central-1.amazonaws.com/' names no bucket: "
+            f"put it before the host, e.g. {S3_EXAMPLE}",
+        ),
+        (
+            {"DEFAULT_STORAGE_DSN": f"s3://K:{SECRET}@my-bucket/"},
+            "DEFAULT_STORAGE_DSN='s3://K:***@my-bucket/' needs the bucket and the storage "
+            f"service's host name, dot-separated, e.g. {S3_EXAMPLE}",
+        ),
+        (
+            {"DEFAULT_STORAGE_DSN": f"{S3}?qs_auth=true&domain=cdn.example.com"},
+            f"{SHOWN_S3}?qs_auth=true&domain=cdn.example.com' has qs_auth=true with domain= or "
+            "url=, but signed links come from the bucket itself: drop domain= and url=, "
+            f"e.g. {S3_EXAMPLE}&acl=private&qs_auth=true",
         ),
         ({"SECRET_KEY": None}, f"SECRET_KEY is not set{HOW_TO_MAKE_A_KEY}"),
         (
