@@ -225,6 +225,16 @@ HOW_TO_MAKE_A_KEY = (
             "url=, but signed links come from the bucket itself: drop domain= and url=, "
             f"e.g. {S3_EXAMPLE}&acl=private&qs_auth=true",
         ),
+        (
+            {"DEFAULT_STORAGE_DSN": "media"},
+            f"DEFAULT_STORAGE_DSN='media' is not a URL: use e.g. {S3_EXAMPLE}",
+        ),
+        (
+            {"DEFAULT_STORAGE_DSN": f"s3://K:{SECRET}@b.s3.amazonaws.com:abc/"},
+            "DEFAULT_STORAGE_DSN='s3://K:***@b.s3.amazonaws.com:abc/' has a host or port that "
+            "cannot be read (a port is a number; URL-encode special characters in the password, "
+            f"e.g. %40 for @): use e.g. {S3_EXAMPLE}",
+        ),
         ({"SECRET_KEY": None}, f"SECRET_KEY is not set{HOW_TO_MAKE_A_KEY}"),
         (
             {"SECRET_KEY": "django-insecure-local-development-only"},
