@@ -286,10 +286,16 @@ class AnswerLosingProxy:
     def _relay(self, source, destination):
         with contextlib.suppress(OSError):
             while data := source.recv(65536):
-                # An answer, but for the interim "100 Continue" that lets an upload's body go.
-                answer = destination in self.clients and not data.startswith(b"HTTP/1.1 100 ")
-                if self.losing.is_set() and answer:
-                    break
+                if destination in self.clients and self.losing.is_set():
+                    # The interim "100 Continue" that lets an upload's body go gets through;
+                    # the answer does not, even when one read holds both.
+                    if not data.startswith(b"HTTP/1.1 100 "):
+                        break
+                    interim, end, answer = data.partition(b"\r\n\r\n")
+                    destination.sendall(interim + end)
+                    if answer:
+                        break
+                    continue
                 destination.sendall(data)
         for end in (source, destination):
             with contextlib.suppress(OSError):
