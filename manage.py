@@ -17,7 +17,7 @@ def main():
             "available on your PYTHONPATH environment variable? Did you "
             "forget to activate a virtual environment?"
         ) from exc
-    from myapp.startup import exit_on_configuration_error
+    from myapp.configuration.startup import exit_on_configuration_error
 
     with exit_on_configuration_error():
         # Load the settings here, where a mistake in them can be reported in one line.

@@ -78,7 +78,7 @@ CONCURRENT_TRIED = (
 TRIED = {
     "login_vs_gunicorn": "Django's sync stack behind a2wsgi (one thread hand-off per request "
     "instead of Django's ASGI handler), uvloop and httptools, no Uvicorn access log",
-    "healthz_vs_gunicorn": "answered by the ASGI front (myapp/front.py) before Django",
+    "healthz_vs_gunicorn": "answered by the ASGI front (myapp/serving/front.py) before Django",
     "static_vs_nginx": "files held in memory by the ASGI front with WhiteNoise's headers "
     "encoded once; what is left is Uvicorn's HTTP handling and copying the body (nginx uses "
     "sendfile); a busy machine makes this ratio swing most",
@@ -86,7 +86,8 @@ TRIED = {
     "upload_local_vs_dd": "request body streamed to the multipart parser (a2wsgi) and read "
     "ahead in 1 MiB pieces by the front, its temporary file renamed into the media folder",
     "upload_local_rss_mb": "request body streamed (a2wsgi), never held whole",
-    "upload_s3_rss_mb": "boto3 transfer settings: two 5 MiB parts in memory (myapp/storages.py)",
+    "upload_s3_rss_mb": "boto3 transfer settings: two 5 MiB parts in memory "
+    "(myapp/configuration/storages.py)",
     "concurrent_local_rss_mb": CONCURRENT_TRIED,
     "concurrent_s3_rss_mb": CONCURRENT_TRIED,
     "changelist_query_growth": "the admin's list has no per-row query",

@@ -9,8 +9,8 @@ import os
 from a2wsgi import WSGIMiddleware
 from django.core.wsgi import get_wsgi_application
 
-from myapp.front import Front
-from myapp.startup import check_before_serving, exit_on_configuration_error
+from myapp.configuration.startup import check_before_serving, exit_on_configuration_error
+from myapp.serving.front import Front
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "myapp.settings")
 

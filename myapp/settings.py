@@ -14,8 +14,8 @@ from pathlib import Path
 import dj_database_url
 from django_storage_url import register_storage_class
 
-from myapp import database, storages
-from myapp.environment import (
+from myapp.configuration import database, storages
+from myapp.configuration.environment import (
     ConfigurationError,
     get_boolean,
     get_hosts,
@@ -64,11 +64,11 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     # First: the platform's probes get an answer whatever their Host header or scheme.
-    "myapp.health.HealthCheckMiddleware",
+    "myapp.serving.health.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # WhiteNoise, right after SecurityMiddleware, serves the collected static files (streamed
-    # in chunks under Uvicorn: myapp/middleware.py).
-    "myapp.middleware.WhiteNoiseMiddleware",
+    # in chunks under Uvicorn: myapp/serving/middleware.py).
+    "myapp.serving.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -101,7 +101,7 @@ WSGI_APPLICATION = "myapp.wsgi.application"
 # https://docs.djangoproject.com/en/5.2/ref/settings/#databases
 
 # DEFAULT_DATABASE_DSN (or DATABASE_URL, the platform's other name for it), checked first by
-# myapp/database.py; unset, an embedded SQLite database.
+# myapp/configuration/database.py; unset, an embedded SQLite database.
 DATABASE_URL = database.get_dsn(default=f"sqlite:///{DATA_DIR / 'db.sqlite3'}")
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL)}
 
@@ -141,14 +141,15 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 DEFAULT_STORAGE_DSN = get_value(
     "DEFAULT_STORAGE_DSN", default=(DATA_DIR / "media").as_uri() + "/?url=%2Fmedia%2F"
 )
-# The storage class checks the DSN's options (myapp/storages.py). A local folder's DSN gives
-# MEDIA_ROOT and MEDIA_URL (urls.py serves them in DEBUG); a bucket serves its own URLs.
+# The storage class checks the DSN's options (myapp/configuration/storages.py). A local
+# folder's DSN gives MEDIA_ROOT and MEDIA_URL (urls.py serves them in DEBUG); a bucket serves
+# its own URLs.
 MEDIA_ROOT, MEDIA_URL = storages.media_location(DEFAULT_STORAGE_DSN)
 
 # django-storage-url picks the storage class by the DSN's scheme: the project's own add the
 # endpoint= and acl=none options, and never overwrite a file.
-register_storage_class("file", "myapp.storages.FileSystemStorage")
-register_storage_class("s3", "myapp.storages.S3Storage")
+register_storage_class("file", "myapp.configuration.storages.FileSystemStorage")
+register_storage_class("s3", "myapp.configuration.storages.S3Storage")
 
 STORAGES = {
     "default": {
@@ -179,7 +180,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # TLS ends at the platform's load balancer, which says so in X-Forwarded-Proto.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
-# Plain HTTP is redirected to HTTPS (not /healthz nor /readyz: myapp/health.py answers first).
+# Plain HTTP is redirected to HTTPS (not /healthz nor /readyz: myapp/serving/health.py
+# answers first).
 # Off in DEBUG, which `make run` serves over plain HTTP.
 SECURE_SSL_REDIRECT = get_boolean("SECURE_SSL_REDIRECT", default=not DEBUG)
 
@@ -200,8 +202,9 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 
-# Error pages and reports hide settings that hold secrets, DSNs too (myapp/reporting.py).
-DEFAULT_EXCEPTION_REPORTER_FILTER = "myapp.reporting.ExceptionReporterFilter"
+# Error pages and reports hide settings that hold secrets, DSNs too
+# (myapp/configuration/reporting.py).
+DEFAULT_EXCEPTION_REPORTER_FILTER = "myapp.configuration.reporting.ExceptionReporterFilter"
 
 
 # Logging: everything to stderr, where the platform (and Docker) collect it. Errors come with

@@ -6,7 +6,7 @@ from django.contrib import admin
 from django.urls import path
 from django.views.generic import RedirectView
 
-from myapp import views
+from myapp.serving import media
 
 # The admin is the site: its pages, and its "View site" link (to /), say so.
 admin.site.site_header = "myapp administration"
@@ -18,6 +18,9 @@ urlpatterns = [
 ]
 
 # Local media files are served by Django in development only (a bucket serves its own: no
-# MEDIA_ROOT), as downloads when a browser could run them as part of the site (views.media).
+# MEDIA_ROOT), as downloads when a browser could run them as part of the site
+# (myapp/serving/media.py).
 if settings.DEBUG and settings.MEDIA_ROOT:
-    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT, view=views.media)
+    urlpatterns += static(
+        settings.MEDIA_URL, document_root=settings.MEDIA_ROOT, view=media.serve_media
+    )

@@ -8,7 +8,7 @@ import os
 
 from django.core.wsgi import get_wsgi_application
 
-from myapp.startup import check_before_serving, exit_on_configuration_error
+from myapp.configuration.startup import check_before_serving, exit_on_configuration_error
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "myapp.settings")
 

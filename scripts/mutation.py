@@ -66,7 +66,7 @@ def results():
 
 
 def module_path(mutant):
-    """myapp/health.py for myapp.health.x_readyz__mutmut_3 or a method's mutant."""
+    """myapp/serving/health.py for myapp.serving.health.x_readyz__mutmut_3 or a method's mutant."""
     return mutant.rsplit(".", 1)[0].replace(".", "/") + ".py"
 
 

@@ -24,8 +24,8 @@ from django.urls import clear_url_caches
 from moto.server import ThreadedMotoServer
 
 import myapp.urls
-from myapp.front import Front
-from myapp.storages import media_location
+from myapp.configuration.storages import media_location
+from myapp.serving.front import Front
 from tests.helpers import BASE_DIR, VENV_BIN, asgi_request, dockerfile_instructions, free_port
 
 # Every variable the settings read, so that none of the developer's reaches load_settings.

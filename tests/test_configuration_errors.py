@@ -10,10 +10,10 @@ import pytest
 from django.db import DatabaseError, OperationalError, connection
 from django.db.utils import ConnectionHandler
 
-from myapp import database
-from myapp.environment import ConfigurationError, get_value, mask_password
-from myapp.startup import check_before_serving, exit_on_configuration_error
-from myapp.storages import check_storage
+from myapp.configuration import database
+from myapp.configuration.environment import ConfigurationError, get_value, mask_password
+from myapp.configuration.startup import check_before_serving, exit_on_configuration_error
+from myapp.configuration.storages import check_storage
 from tests.helpers import (
     BASE_DIR,
     VENV_BIN,
@@ -451,7 +451,7 @@ def test_the_start_check_lets_the_server_start_when_the_database_hangs(
     (warning,) = [
         record.getMessage()
         for record in caplog.records
-        if record.levelname == "WARNING" and record.name == "myapp.startup"
+        if record.levelname == "WARNING" and record.name == "myapp.configuration.startup"
     ]
     assert warning.startswith("Starting anyway: DEFAULT_DATABASE_DSN='postgres://u:***@")
     assert warning.endswith(

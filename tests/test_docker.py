@@ -17,7 +17,7 @@ import furl
 import pytest
 from django.core.files.base import ContentFile
 
-from myapp.storages import S3Storage
+from myapp.configuration.storages import S3Storage
 from tests.helpers import (
     BASE_DIR,
     VENV_BIN,

@@ -1,6 +1,6 @@
-"""Static files and /healthz as the ASGI front (myapp/front.py) answers them before Django, with
-everything WhiteNoise gives kept, and large request bodies read ahead of Django: in this process,
-as Uvicorn calls the application; the Dockerfile's CMD serving them too (slow)."""
+"""Static files and /healthz as the ASGI front (myapp/serving/front.py) answers them before
+Django, with everything WhiteNoise gives kept, and large request bodies read ahead of Django:
+in this process, as Uvicorn calls the application; the Dockerfile's CMD serving them too (slow)."""
 
 import asyncio
 import gzip
@@ -15,7 +15,7 @@ from a2wsgi import WSGIMiddleware
 from asgiref.sync import async_to_sync, sync_to_async
 from django.core.wsgi import get_wsgi_application
 
-from myapp import front, responses
+from myapp.serving import front, responses
 from tests.helpers import asgi_request, image_environ, running_server
 
 CSS = "admin/css/base.css"

@@ -11,7 +11,7 @@ import pytest
 from asgiref.sync import async_to_sync
 from django.db import connection
 
-from myapp import health
+from myapp.serving import health
 from tests.helpers import (
     asgi_get,
     bucket_on,
@@ -27,7 +27,7 @@ def test_liveness_needs_no_database_and_no_allowed_host(client):
     # No django_db mark: any database query would fail this test.
     response = client.get("/healthz", headers={"host": "10.1.2.3"})
 
-    # Plain text, as the ASGI front's own answer to /healthz (myapp/front.py).
+    # Plain text, as the ASGI front's own answer to /healthz (myapp/serving/front.py).
     assert (response.status_code, response.text, response["Content-Type"]) == (
         200,
         "ok\n",
@@ -47,7 +47,7 @@ def async_middleware(settings):
     on the event loop. (The project's stack has sync-only middleware, and myapp/asgi.py runs
     Django's WSGI handler: there the synchronous path answers.)"""
     settings.MIDDLEWARE = [
-        "myapp.health.HealthCheckMiddleware",
+        "myapp.serving.health.HealthCheckMiddleware",
         "django.middleware.common.CommonMiddleware",
     ]
 

@@ -1,6 +1,7 @@
-"""Resources bounded: request bodies refused from their headers (myapp/front.py), and idle
-connections closed before they use up the file descriptors (myapp/connections.py), against the
-Dockerfile's CMD (slow); the same rules in this process, the protocol's with small numbers."""
+"""Resources bounded: request bodies refused from their headers (myapp/serving/front.py), and idle
+connections closed before they use up the file descriptors (myapp/serving/connections.py),
+against the Dockerfile's CMD (slow); the same rules in this process, the protocol's with small
+numbers."""
 
 import asyncio
 import contextlib
@@ -13,7 +14,7 @@ import time
 import pytest
 import uvicorn
 
-from myapp import connections
+from myapp.serving import connections
 from tests.helpers import free_port, image_environ, running_server
 
 UPLOAD_MAX_SIZE = 10**6

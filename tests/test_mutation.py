@@ -15,7 +15,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 @pytest.fixture
 def project_sample(tmp_path):
-    """The project, with mutmut narrowed to myapp/responses.py and the static files' tests."""
+    """The project, with mutmut narrowed to myapp/serving/responses.py and static files' tests."""
     copy = tmp_path / "project"
     for name in ["myapp", "uploader", "tests", "scripts", "manage.py", "pyproject.toml"]:
         source = BASE_DIR / name
@@ -27,7 +27,7 @@ def project_sample(tmp_path):
     config = pyproject.read_text()
     config, narrowed = re.subn(
         r"pytest_add_cli_args_test_selection = \[.*?\]",
-        'only_mutate = ["myapp/responses.py"]\n'
+        'only_mutate = ["myapp/serving/responses.py"]\n'
         'pytest_add_cli_args_test_selection = ["tests/test_static_files.py"]',
         config,
         flags=re.DOTALL,
@@ -37,7 +37,7 @@ def project_sample(tmp_path):
     (copy / "docs").mkdir()
     (copy / "docs" / "mutation-survivors.md").write_text(
         "| mutant | reason |\n| --- | --- |\n"
-        "| `myapp.responses.x_read_chunks__mutmut_1` | a reason for a mutant tests catch |\n"
+        "| `myapp.serving.responses.x_read_chunks__mutmut_1` | a reason tests catch |\n"
     )
     return copy
 
@@ -68,7 +68,7 @@ def test_mutation_run_scores_a_module_and_lists_its_survivors(project_sample):
         assert survivors[0][1].startswith("NO REASON GIVEN")
     # The file's row for a mutant that the tests catch is reported as one to remove.
     assert "no longer surviving" in result.stdout
-    assert "  myapp.responses.x_read_chunks__mutmut_1\n" in result.stdout
+    assert "  myapp.serving.responses.x_read_chunks__mutmut_1\n" in result.stdout
 
 
 def collected(folder, environ):
@@ -95,6 +95,6 @@ def test_a_mutants_quickest_tests_run_first(tmp_path, monkeypatch):
     assert collected(tmp_path, os.environ) == in_file_order
     under_mutmut = {
         **os.environ,
-        "MUTANT_UNDER_TEST": "myapp.reporting.x_mask_credentials__mutmut_1",
+        "MUTANT_UNDER_TEST": "myapp.configuration.reporting.x_mask_credentials__mutmut_1",
     }
     assert collected(tmp_path, under_mutmut) == in_file_order[::-1]

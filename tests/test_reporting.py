@@ -7,7 +7,7 @@ import pytest
 from django.views.debug import ExceptionReporter
 from django.views.decorators.debug import sensitive_post_parameters
 
-from myapp.environment import ConfigurationError
+from myapp.configuration.environment import ConfigurationError
 
 SECRET = "hunter2-in-a-frame"
 

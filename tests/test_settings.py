@@ -11,7 +11,7 @@ from django.views.debug import get_default_exception_reporter_filter
 from django_storage_url import get_storage
 from storages.backends.s3 import S3Storage
 
-from myapp.storages import FileSystemStorage
+from myapp.configuration.storages import FileSystemStorage
 from tests.helpers import BASE_DIR
 
 PRODUCTION_SECRET_KEY = secrets.token_urlsafe(50)
@@ -116,7 +116,7 @@ def test_static_files_are_compressed_and_hashed(load_settings):
     assert settings["STORAGES"]["staticfiles"]["BACKEND"] == (
         "whitenoise.storage.CompressedManifestStaticFilesStorage"
     )
-    assert settings["MIDDLEWARE"].index("myapp.middleware.WhiteNoiseMiddleware") == 2
+    assert settings["MIDDLEWARE"].index("myapp.serving.middleware.WhiteNoiseMiddleware") == 2
     assert settings["STATIC_ROOT"] == BASE_DIR / "staticfiles"
 
 

@@ -2,7 +2,7 @@ import furl
 import pytest
 from django_storage_url.backends.s3 import S3Storage as LibraryS3Storage
 
-from myapp.storages import S3Storage, content_headers
+from myapp.configuration.storages import S3Storage, content_headers
 
 SAME_AS_THE_LIBRARY = [
     "bucket_name",

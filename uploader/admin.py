@@ -5,8 +5,8 @@ from django.contrib import admin, messages
 from django.http import HttpResponseRedirect
 from django.utils.html import format_html
 
+from myapp.configuration.storages import describe_error
 from uploader import lifecycle
-from uploader.errors import describe_error
 from uploader.forms import UploadedFileForm
 from uploader.lifecycle import StorageUnavailable
 from uploader.models import UploadedFile

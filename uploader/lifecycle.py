@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from django.apps import apps
 from django.db import transaction
 
-from uploader.errors import STORAGE_ERRORS, describe_error
+from myapp.configuration.storages import STORAGE_ERRORS, describe_error
 
 logger = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from django.core.files.storage import FileSystemStorage
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from uploader.errors import STORAGE_ERRORS, describe_error
+from myapp.configuration.storages import STORAGE_ERRORS, describe_error
 from uploader.models import PendingDeletion, UploadedFile
 
 # Long enough for any upload in progress to have written its row: its file is stored first.

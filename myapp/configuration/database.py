@@ -6,7 +6,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DEFAULT_DB_ALIAS, connections
 
-from myapp.environment import ConfigurationError, get_value, shown, split_dsn
+from myapp.configuration.environment import ConfigurationError, get_value, shown, split_dsn
 
 # The platform sets the same DSN under both names.
 VARIABLES = ("DEFAULT_DATABASE_DSN", "DATABASE_URL")

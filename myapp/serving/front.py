@@ -16,7 +16,7 @@ from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 from whitenoise.middleware import WhiteNoiseMiddleware
 
-from myapp.responses import read_chunks
+from myapp.serving.responses import read_chunks
 
 # Static files up to this size are held in memory, up to MEMORY_BUDGET in all (the admin's
 # files, with their compressed variants, come to 4.3 MB); the others are read from disk.
@@ -100,7 +100,7 @@ class Front:
                 return
             path = scope["path"]
             if path == "/healthz":
-                # Liveness, as myapp.health answers it: whatever the Host header or scheme.
+                # Liveness, as myapp.serving.health answers it: whatever the Host header or scheme.
                 for message in HEALTHZ:
                     await send(message)
                 return

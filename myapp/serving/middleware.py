@@ -1,6 +1,6 @@
 from whitenoise import middleware
 
-from myapp.responses import stream_asynchronously
+from myapp.serving.responses import stream_asynchronously
 
 
 class WhiteNoiseMiddleware(middleware.WhiteNoiseMiddleware):

@@ -8,15 +8,17 @@ from pathlib import Path
 from typing import ClassVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from boto3.exceptions import S3UploadFailedError
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 from django.core.files.storage import FileSystemStorage as DjangoFileSystemStorage
 from django.core.files.storage import storages
 from django.utils.http import content_disposition_header
 from django_storage_url.backends.s3 import S3Storage as DSNS3Storage
 
-from myapp.environment import (
+from myapp.configuration.environment import (
     FALSE_VALUES,
     HOST_NAME,
     TRUE_VALUES,
@@ -42,6 +44,10 @@ INLINE_TYPES = {
     "image/webp",
     "text/plain",
 }
+
+# What a storage raises when it cannot keep a file: a full or read-only disk, a bucket that
+# is unreachable, refuses the credentials, or rejects the upload's ACL.
+STORAGE_ERRORS = (OSError, BotoCoreError, ClientError, S3UploadFailedError)
 
 PARTS_IN_FLIGHT = 2
 PART_SIZE = 5 * 1024 * 1024
@@ -69,6 +75,13 @@ def content_headers(name):
             as_attachment=True, filename=posixpath.basename(name)
         ),
     }
+
+
+def describe_error(error):
+    """The error's type, and S3's error code: never its text, which may hold hosts and URLs."""
+    code = error.response.get("Error", {}).get("Code") if isinstance(error, ClientError) else None
+    name = type(error).__name__  # boto3 names some after their code: NoSuchBucket
+    return f"{name} ({code})" if code and code != name else name
 
 
 def media_location(dsn):

@@ -9,9 +9,9 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import Error as DatabaseError
 
-from myapp import database
-from myapp.environment import ConfigurationError
-from myapp.storages import check_storage
+from myapp.configuration import database
+from myapp.configuration.environment import ConfigurationError
+from myapp.configuration.storages import check_storage
 
 
 @contextmanager

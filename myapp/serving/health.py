@@ -13,7 +13,7 @@ from django.core.files.storage import FileSystemStorage, default_storage
 from django.db import connection
 from django.http import HttpResponse
 
-from uploader.errors import describe_error
+from myapp.configuration.storages import describe_error
 
 # Both dependencies together must answer well within the platform's 20-second probe budget.
 CHECK_TIMEOUT = 5.0

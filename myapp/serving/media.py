@@ -1,10 +1,10 @@
 from django.views.static import serve
 
-from myapp.responses import stream_asynchronously
-from myapp.storages import content_headers
+from myapp.configuration.storages import content_headers
+from myapp.serving.responses import stream_asynchronously
 
 
-def media(request, path, document_root):
+def serve_media(request, path, document_root):
     """Serve an uploaded file in development as the bucket would: risky types as downloads."""
     response = serve(request, path, document_root=document_root)
     for header, value in content_headers(path).items():
