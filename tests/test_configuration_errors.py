@@ -441,7 +441,7 @@ def test_the_start_check_lets_the_server_start_when_the_database_hangs(
     database_at, unanswering_server, monkeypatch, caplog
 ):
     # libpq waits 2 s at the least.
-    monkeypatch.setattr(database, "CONNECT_TIMEOUT", 2)
+    monkeypatch.setitem(connection.settings_dict["OPTIONS"], "connect_timeout", 2)
     hung = urllib.parse.urlsplit(unanswering_server)
     database_at(hung.hostname, hung.port)
 

@@ -84,9 +84,19 @@ def describe_error(error):
     return f"{name} ({code})" if code and code != name else name
 
 
+def media_root(dsn):
+    """A file:// DSN's folder (the DSN checked first); empty for a bucket."""
+    return media_location(dsn)[0]
+
+
+def media_url(dsn):
+    """A file:// DSN's url= (the DSN checked first); empty for a bucket."""
+    return media_location(dsn)[1]
+
+
 def media_location(dsn):
     """Check a storage DSN by the rules of the storage class its scheme names, and return
-    (MEDIA_ROOT, MEDIA_URL): a file:// DSN's folder and URL, empty for a bucket."""
+    its (folder, URL): a file:// DSN's, empty for a bucket."""
     parts = split_dsn(VARIABLE, dsn, S3Storage.EXAMPLE)
     storage_class = {"file": FileSystemStorage, "s3": S3Storage}.get(parts.scheme)
     if storage_class is None:
