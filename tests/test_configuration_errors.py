@@ -67,6 +67,11 @@ MISTAKES = [
     ("DEFAULT_DATABASE_DSN", f"postgres://u:{SECRET}@[db:5432/x", UNREADABLE),
     ("DEFAULT_DATABASE_DSN", f'"postgres://u:{SECRET}@db:5432/x"', "remove them"),
     ("DEFAULT_DATABASE_DSN", "db.example.com", "is not a URL"),
+    ("DEFAULT_DATABASE_DSN", f"postgres://u:{SECRET}@db:5432/x%00y", "holds %00"),
+    ("DEFAULT_DATABASE_DSN", f"postgres://u:{SECRET}@db:5432/caf\udce9", "not UTF-8"),
+    ("DEFAULT_STORAGE_DSN", "file:///data/me%00dia/?url=%2Fmedia%2F", "holds %00"),
+    ("DEFAULT_STORAGE_DSN", f"{S3}?domain=caf\udce9.example.com", "not UTF-8"),
+    ("SECRET_KEY", f"{KEY}\udcff", "not UTF-8"),
     ("DEFAULT_DATABASE_DSN", f"postgres://u:{SECRET}@db:5432", "names no database"),
     ("DEFAULT_DATABASE_DSN", f"postgres://u:{SECRET}@db:5432/", "names no database"),
     ("DEFAULT_DATABASE_DSN", f"postgres://db:5432?password={SECRET}", "names no database"),
@@ -124,7 +129,7 @@ def test_mistake_is_one_line_that_names_the_variable(load_settings, name, value,
 DATABASE_MISTAKES = [
     (name, value)
     for name, value, problem in MISTAKES
-    if name in database.VARIABLES and problem != "remove them"
+    if name in database.VARIABLES and problem not in {"remove them", "not UTF-8"}
 ]
 
 
@@ -226,6 +231,22 @@ HOW_TO_MAKE_A_KEY = (
             f"e.g. {S3_EXAMPLE}&acl=private&qs_auth=true",
         ),
         (
+            {"DEFAULT_DATABASE_DSN": f"postgres//user:{SECRET}@localhost:5432/db"},
+            "DEFAULT_DATABASE_DSN='postgres//user:***@localhost:5432/db' is not a URL: "
+            f"use e.g. {DATABASE_EXAMPLE}",
+        ),
+        (
+            {"DEFAULT_DATABASE_DSN": f"postgres://u:{SECRET}@db:5432/x%00y"},
+            "DEFAULT_DATABASE_DSN='postgres://u:***@db:5432/x%00y' holds %00 (a NUL character), "
+            f"which no name, path or password can hold: remove it, e.g. {DATABASE_EXAMPLE}",
+        ),
+        (
+            {"DEFAULT_DATABASE_DSN": f"postgres://u:{SECRET}@db:5432/caf\udce9"},
+            "DEFAULT_DATABASE_DSN='postgres://u:***@db:5432/caf\\udce9' holds a byte that is not "
+            "UTF-8 text: retype the value, or URL-encode the character in a DSN "
+            "(e.g. %C3%A9 for \u00e9)",
+        ),
+        (
             {"DEFAULT_STORAGE_DSN": "media"},
             f"DEFAULT_STORAGE_DSN='media' is not a URL: use e.g. {S3_EXAMPLE}",
         ),
@@ -285,6 +306,10 @@ def test_a_size_of_one_byte_is_a_size(load_settings):
         ),
         (f"u:{SECRET}@db/x", "u:***@db/x"),
         (f"{SECRET}@db/x", "***@db/x"),
+        # Not URLs: the mistyped separator stays in sight, the password does not.
+        (f"postgres//user:{SECRET}@localhost:5432/db", "postgres//user:***@localhost:5432/db"),
+        (f"postgres:/u:{SECRET}@db/x", "postgres:/u:***@db/x"),
+        (f"postgres:{SECRET}@db/x", "postgres:***@db/x"),
         ("sqlite:////data/a@b.sqlite3", "sqlite:////data/a@b.sqlite3"),
         (
             f"s3://K:S@b.s3.amazonaws.com/?endpoint=http%3A%2F%2Fu%3A{SECRET}%40minio%3A9000",
@@ -340,7 +365,13 @@ def test_manage_py_stops_with_one_line(name, value):
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("SECRET_KEY", ""), ("DEFAULT_STORAGE_DSN", f"s3://K:{SECRET}@s3.amazonaws.com/")],
+    [
+        ("SECRET_KEY", ""),
+        ("DEFAULT_STORAGE_DSN", f"s3://K:{SECRET}@s3.amazonaws.com/"),
+        ("DEFAULT_STORAGE_DSN", "file:///tmp/me%00dia/?url=%2Fmedia%2F"),
+        ("DEFAULT_DATABASE_DSN", f"postgres://u:{SECRET}@127.0.0.1:5432/x%00y"),
+        ("DEFAULT_DATABASE_DSN", f"postgres://u:{SECRET}@127.0.0.1:5432/caf\udce9"),
+    ],
 )
 def test_server_stops_with_one_line(name, value):
     argv = [VENV_BIN / "uvicorn", "myapp.asgi:application", "--host", "127.0.0.1"]
@@ -373,6 +404,36 @@ def test_a_bucket_name_s3_refuses_is_found_before_any_upload(use_storage, dsn, m
     use_storage(dsn)
 
     with pytest.raises(ConfigurationError, match="which S3 refuses: use 3 to 63 lowercase"):
+        check_storage()
+
+
+def test_a_media_folder_the_server_cannot_write_is_found_at_start(
+    use_storage, tmp_path, monkeypatch
+):
+    (tmp_path / "taken").write_text("a file where the folder should be")
+    folder = tmp_path / "taken" / "media"
+    dsn = f"{folder.as_uri()}/?url=%2Fmedia%2F"
+    monkeypatch.setenv("DEFAULT_STORAGE_DSN", dsn)
+    use_storage(dsn)
+
+    with pytest.raises(ConfigurationError) as error:
+        check_storage()
+
+    assert str(error.value) == (
+        f"DEFAULT_STORAGE_DSN='{dsn}' names the folder {folder}, which the server cannot write "
+        "(NotADirectoryError: Not a directory): let the server's user write there, or use another "
+        "folder, e.g. DEFAULT_STORAGE_DSN=file:///data/media/?url=%2Fmedia%2F"
+    )
+
+
+def test_the_default_media_folder_is_named_when_it_cannot_be_written(
+    use_storage, tmp_path, monkeypatch
+):
+    monkeypatch.delenv("DEFAULT_STORAGE_DSN", raising=False)
+    (tmp_path / "data").write_text("a file where the folder should be")
+    use_storage(f"{(tmp_path / 'data' / 'media').as_uri()}/?url=%2Fmedia%2F")
+
+    with pytest.raises(ConfigurationError, match=r"^DEFAULT_STORAGE_DSN is not set, so uploads "):
         check_storage()
 
 

@@ -4,6 +4,7 @@ import mimetypes
 import os
 import posixpath
 import re
+import tempfile
 from pathlib import Path
 from typing import ClassVar
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -23,6 +24,7 @@ from myapp.configuration.environment import (
     HOST_NAME,
     TRUE_VALUES,
     ConfigurationError,
+    get_value,
     mask_password,
     shown,
     split_dsn,
@@ -142,11 +144,33 @@ def check_storage():
             f"{shown(VARIABLE, dsn)} cannot be used by the storage library "
             f"({type(error).__name__}): check it against e.g. {S3Storage.EXAMPLE}"
         ) from None
+    if isinstance(storage, FileSystemStorage):
+        check_folder(storage.location)
     if bucket is not None and not S3Storage.BUCKET.fullmatch(bucket):
         raise ConfigurationError(
             f"{shown(VARIABLE, dsn)} names the bucket {bucket!r}, which S3 refuses: use 3 to 63 "
             f"lowercase letters, digits, dots or hyphens, e.g. {S3Storage.EXAMPLE}"
         )
+
+
+def check_folder(folder):
+    """Write a file in a local media folder (made if missing), as an upload would: a folder the
+    server's user cannot write is a deployment mistake, to be said at start, not per upload."""
+    try:
+        os.makedirs(folder, exist_ok=True)
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as error:
+        dsn = get_value(VARIABLE)
+        described = (
+            f"{shown(VARIABLE, dsn)} names the folder"
+            if dsn
+            else f"{VARIABLE} is not set, so uploads go to the default folder"
+        )
+        raise ConfigurationError(
+            f"{described} {folder}, which the server cannot write ({type(error).__name__}: "
+            f"{error.strerror}): let the server's user write there, or use another folder, "
+            f"e.g. {VARIABLE}={FileSystemStorage.EXAMPLE}"
+        ) from None
 
 
 class FileSystemStorage(DjangoFileSystemStorage):
