@@ -7,6 +7,8 @@ import sys
 import urllib.parse
 
 import pytest
+from django.core import checks
+from django.core.checks import run_checks
 from django.db import DatabaseError, OperationalError, connection
 from django.db.utils import ConnectionHandler
 
@@ -483,6 +485,62 @@ def test_the_start_check_stops_without_domain_in_production(settings):
         "DOMAIN is not set, so with DEBUG off every request would be refused (400 Bad Request): "
         "set DOMAIN to the site's host name, e.g. DOMAIN=example.com "
         "(or set DJANGO_DEBUG=True for local development)."
+    )
+
+
+def test_the_deploy_check_of_the_database_reports_it_in_one_line(database_at):
+    """The release command `check --deploy --database default` runs the start check's
+    connection as a system check."""
+    database_at("127.0.0.1", free_port())
+
+    (issue,) = run_checks(include_deployment_checks=True, databases=["default"], tags=["database"])
+
+    assert (issue.id, issue.level) == ("myapp.E001", checks.ERROR)
+    assert issue.msg.startswith("DEFAULT_DATABASE_DSN='postgres://u:***@127.0.0.1:")
+    assert "cannot be reached (Connection refused): start the database server" in issue.msg
+    assert SECRET not in issue.msg
+
+
+@pytest.mark.django_db
+def test_the_deploy_check_passes_with_a_database_and_a_storage_that_work():
+    assert (
+        run_checks(include_deployment_checks=True, databases=["default"], tags=["database"]) == []
+    )
+    # The local folder a test's uploads go to is usable (and a deploy warning of the uploader's).
+    assert [issue.id for issue in run_checks(include_deployment_checks=True, tags=["files"])] == [
+        "uploader.W001"
+    ]
+
+
+def test_the_deploy_check_reports_what_the_server_would_stop_on(use_storage):
+    use_storage("s3://K:S@ab.s3.eu-central-1.amazonaws.com/")
+
+    (issue,) = run_checks(include_deployment_checks=True, tags=["files"])
+
+    assert issue.id == "myapp.E002"
+    assert "names the bucket 'ab', which S3 refuses" in issue.msg
+
+
+@pytest.mark.slow
+def test_the_release_check_names_an_unreachable_database_in_one_line():
+    dsn = f"postgres://u:{SECRET}@127.0.0.1:{free_port()}/db"
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--database", "default"],
+        cwd=BASE_DIR,
+        env=clean_environ(DEFAULT_DATABASE_DSN=dsn, DOMAIN="example.com", SECRET_KEY=KEY),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert SECRET not in result.stdout + result.stderr
+    (line,) = [line for line in result.stderr.splitlines() if "DEFAULT_DATABASE_DSN" in line]
+    assert line.startswith("?: (myapp.E001) DEFAULT_DATABASE_DSN='postgres://u:***@127.0.0.1:")
+    assert line.endswith(
+        "cannot be reached (Connection refused): start the database server, or correct the host "
+        "and port"
     )
 
 

@@ -3,10 +3,17 @@
 import re
 
 import dj_database_url
+from django.core.checks import Tags, register
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DEFAULT_DB_ALIAS, connections
 
-from myapp.configuration.environment import ConfigurationError, get_value, shown, split_dsn
+from myapp.configuration.environment import (
+    ConfigurationError,
+    check_messages,
+    get_value,
+    shown,
+    split_dsn,
+)
 
 # The platform sets the same DSN under both names.
 VARIABLES = ("DEFAULT_DATABASE_DSN", "DATABASE_URL")
@@ -75,6 +82,15 @@ def settings_from(dsn):
     if settings["ENGINE"].rsplit(".", 1)[-1] in {"postgresql", "postgis"}:
         settings.setdefault("OPTIONS", {}).setdefault("connect_timeout", CONNECT_TIMEOUT)
     return settings
+
+
+@register(Tags.database, deploy=True)
+def check_database_answers(app_configs=None, databases=(), **kwargs):
+    """`manage.py check --deploy --database default`, as a release command: the database
+    answers (migrate, without --deploy, says so in its own one line)."""
+    if DEFAULT_DB_ALIAS not in (databases or ()):
+        return []
+    return check_messages(check_connection, "myapp.E001")
 
 
 def check_connection():

@@ -6,6 +6,7 @@ from decimal import Decimal
 from urllib.parse import unquote, urlsplit
 
 import dj_database_url
+from django.core.checks import Error
 from django.core.exceptions import ImproperlyConfigured
 from django.views.debug import SafeExceptionReporterFilter
 
@@ -34,6 +35,15 @@ PLAIN_USER = re.compile(r"[A-Za-z0-9_.-]{1,63}")
 
 class ConfigurationError(ImproperlyConfigured):
     """A variable has a value the project cannot use; the message says how to fix it."""
+
+
+def check_messages(check, check_id):
+    """A start check as a Django system check's messages: its one line as an Error."""
+    try:
+        check()
+    except ConfigurationError as error:
+        return [Error(str(error), id=check_id)]
+    return []
 
 
 def shown(name, value):

@@ -14,6 +14,7 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
+from django.core.checks import Tags, register
 from django.core.files.storage import FileSystemStorage as DjangoFileSystemStorage
 from django.core.files.storage import storages
 from django.utils.http import content_disposition_header
@@ -24,6 +25,7 @@ from myapp.configuration.environment import (
     HOST_NAME,
     TRUE_VALUES,
     ConfigurationError,
+    check_messages,
     get_value,
     mask_password,
     shown,
@@ -128,6 +130,12 @@ def media_location(dsn):
     if problem:
         raise ConfigurationError(f"{shown(VARIABLE, dsn)} {problem}")
     return storage_class.media_location(parts, options)
+
+
+@register(Tags.files, deploy=True)
+def check_storage_is_usable(app_configs=None, **kwargs):
+    """`manage.py check --deploy`: what the server checks at start, without a request."""
+    return check_messages(check_storage, "myapp.E002")
 
 
 def check_storage():
