@@ -65,12 +65,17 @@ S3_REGION = re.compile(r"(?![0-9]+$)(?!-)[a-zA-Z0-9-]{1,63}(?<!-)")
 PORTS = range(1, 65536)
 
 
-def content_headers(name):
+def content_headers(name, nosniff=True):
     """The Content-Type (guessed from the name, never from the uploader's browser) and, for
-    anything not safe to show inline, the Content-Disposition to serve a stored file with."""
+    anything not safe to show inline, the Content-Disposition to serve a stored file with.
+
+    A bucket cannot send X-Content-Type-Options: nosniff (S3 stores no such header with an
+    object): from there, text is a download too, lest a browser guess it is something else.
+    """
     content_type, encoding = mimetypes.guess_type(name)
+    inline = INLINE_TYPES if nosniff else INLINE_TYPES - {"text/plain"}
     if not encoding and (
-        content_type in INLINE_TYPES or str(content_type).partition("/")[0] in {"audio", "video"}
+        content_type in inline or str(content_type).partition("/")[0] in {"audio", "video"}
     ):
         return {"Content-Type": content_type}
     return {
@@ -373,7 +378,7 @@ class S3Storage(DSNS3Storage):
 
     def get_object_parameters(self, name):
         parameters = super().get_object_parameters(name)
-        for header, value in content_headers(name).items():
+        for header, value in content_headers(name, nosniff=False).items():
             parameters[header.replace("-", "")] = value
         return parameters
 
