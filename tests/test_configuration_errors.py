@@ -37,6 +37,8 @@ S3_QUERIES = [
     ("auht=s3v4", "unknown parameter 'auht'.*addressing_style"),
     ("auth=v2", "invalid auth='v2'"),
     ("acl=public", "invalid acl='public'.*bucket-owner-full-control"),
+    # A bucket's ACL, which S3 refuses for an object.
+    ("acl=log-delivery-write", "invalid acl='log-delivery-write'"),
     ("acl=private&acl=none", "has acl= 2 times"),
     ("qs_auth=maybe", "invalid qs_auth"),
     ("addressing_style=dns", "invalid addressing_style"),
@@ -197,9 +199,8 @@ HOW_TO_MAKE_A_KEY = (
         (
             {"DEFAULT_STORAGE_DSN": f"{S3}?acl=private&acl=none"},
             f"{SHOWN_S3}?acl=private&acl=none' has acl= 2 times: keep one, e.g. acl=private "
-            "(one of private, public-read, public-read-write, authenticated-read, "
-            "bucket-owner-read, bucket-owner-full-control, aws-exec-read, log-delivery-write, "
-            "none)",
+            "(one of private, public-read, public-read-write, authenticated-read, aws-exec-read, "
+            "bucket-owner-read, bucket-owner-full-control, none)",
         ),
         (
             {"DEFAULT_STORAGE_DSN": f"{S3}?auth=v2"},

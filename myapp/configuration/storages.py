@@ -1,5 +1,6 @@
 """Storage classes that django-storage-url builds from DEFAULT_STORAGE_DSN, by its scheme."""
 
+import functools
 import mimetypes
 import os
 import posixpath
@@ -9,6 +10,7 @@ from pathlib import Path
 from typing import ClassVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
+import botocore.session
 from boto3.exceptions import S3UploadFailedError
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
@@ -121,6 +123,7 @@ def media_location(dsn):
                 f"are {', '.join(storage_class.OPTIONS)}, e.g. {storage_class.EXAMPLE}"
             )
         is_valid, example = storage_class.OPTIONS[option]
+        example = example() if callable(example) else example
         if len(values) > 1:
             raise ConfigurationError(
                 f"{shown(VARIABLE, dsn)} has {option}= {len(values)} times: keep one, "
@@ -280,23 +283,15 @@ class S3Storage(DSNS3Storage):
     """
 
     EXAMPLE = "s3://KEY:SECRET@BUCKET.s3.REGION.amazonaws.com/?auth=s3v4"
-    ACLS = (
-        "private",
-        "public-read",
-        "public-read-write",
-        "authenticated-read",
-        "bucket-owner-read",
-        "bucket-owner-full-control",
-        "aws-exec-read",
-        "log-delivery-write",
-        "none",  # send no ACL at all, for buckets whose ACLs are disabled
-    )
     # Each query option: (check of its value, a valid example).
     OPTIONS: ClassVar = {
         "auth": (lambda value: value in {"s3v4", "s3"}, "auth=s3v4"),
         "domain": (HOST_NAME.fullmatch, "domain=cdn.example.com"),
         "url": (HTTP_URL.fullmatch, "url=https://cdn.example.com/media/"),
-        "acl": (lambda value: value in S3Storage.ACLS, f"acl=private (one of {', '.join(ACLS)})"),
+        "acl": (
+            lambda value: value in canned_acls(),
+            lambda: f"acl=private (one of {', '.join(canned_acls())})",
+        ),
         "qs_auth": (lambda value: value.lower() in TRUE_VALUES | FALSE_VALUES, "qs_auth=true"),
         "addressing_style": (
             lambda value: value in {"auto", "path", "virtual"},
@@ -381,6 +376,14 @@ class S3Storage(DSNS3Storage):
         for header, value in content_headers(name, nosniff=False).items():
             parameters[header.replace("-", "")] = value
         return parameters
+
+
+@functools.cache
+def canned_acls():
+    """The ACLs S3 takes for an object, as botocore's model of S3 knows them, and none: send no
+    ACL, for buckets whose ACLs are disabled."""
+    model = botocore.session.get_session().get_service_model("s3")
+    return (*model.shape_for("ObjectCannedACL").enum, "none")
 
 
 def is_endpoint(value):
