@@ -170,11 +170,12 @@ def check_storage():
 
 
 def check_folder(folder):
-    """Write a file in a local media folder (made if missing), as an upload would: a folder the
-    server's user cannot write is a deployment mistake, to be said at start, not per upload."""
+    """Write a nameless file in a local media folder (or, if missing, where the first upload
+    would make it), as an upload would: a folder the server's user cannot write is a
+    deployment mistake, to be said at start, not at each upload."""
+    existing = next(path for path in [Path(folder), *Path(folder).parents] if path.exists())
     try:
-        os.makedirs(folder, exist_ok=True)
-        tempfile.TemporaryFile(dir=folder).close()
+        tempfile.TemporaryFile(dir=existing).close()
     except OSError as error:
         dsn = get_value(VARIABLE)
         described = (
