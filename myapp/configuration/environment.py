@@ -60,7 +60,7 @@ def read(name):
     if NOT_UTF8.search(value):
         raise ConfigurationError(
             f"{shown(name, value)} holds a byte that is not UTF-8 text: retype the value, "
-            f"or URL-encode the character in a DSN (e.g. %C3%A9 for \u00e9)"
+            "or URL-encode the character in a DSN (e.g. %C3%A9 for \u00e9)"
         )
     return value
 
