@@ -816,6 +816,25 @@ def test_the_server_refuses_a_bucket_s3_would_refuse(image_dir, tmp_path):
 
 
 @pytest.mark.slow
+def test_the_server_refuses_a_media_folder_it_cannot_write(image_dir, tmp_path):
+    environ = {
+        "SECRET_KEY": KEY,
+        "DOMAIN": "example.com",
+        "DEFAULT_DATABASE_DSN": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        # /dev/null is a file: no folder can be made under it, even by root.
+        "DEFAULT_STORAGE_DSN": "file:///dev/null/media/?url=%2Fmedia%2F",
+    }
+
+    server = run_in_image(image_dir, dockerfile_cmd_on(free_port()), **environ)
+
+    assert_one_line(
+        server,
+        r"DEFAULT_STORAGE_DSN=.* names the folder /dev/null/media, which the server cannot write "
+        r"\(NotADirectoryError: Not a directory\): let the server's user write there",
+    )
+
+
+@pytest.mark.slow
 def test_a_missing_database_says_to_create_it(image_dir, cluster_with_password):
     dsn = cluster_with_password.dsn.removesuffix("/postgres") + "/no_such_database"
     environ = {"SECRET_KEY": KEY, "DOMAIN": "example.com", "DEFAULT_DATABASE_DSN": dsn}
