@@ -137,7 +137,9 @@ def media_location(dsn):
     problem = storage_class.dsn_problem(parts, options)
     if problem:
         raise ConfigurationError(f"{shown(VARIABLE, dsn)} {problem}")
-    return storage_class.media_location(parts, options)
+    if storage_class is S3Storage:
+        return "", ""  # a bucket serves its own URLs
+    return Path(unquote(parts.path)), options["url"][0]
 
 
 @register(Tags.files, deploy=True)
@@ -217,10 +219,6 @@ class FileSystemStorage(DjangoFileSystemStorage):
         if "url" not in options:
             return f"has no url= to serve files at, e.g. {cls.EXAMPLE}"
         return None
-
-    @staticmethod
-    def media_location(parts, options):
-        return Path(unquote(parts.path)), options["url"][0]
 
     def get_valid_name(self, name):
         """Django's cleaned name, cut to what local disks hold: 255 bytes, not characters.
@@ -333,10 +331,6 @@ class S3Storage(DSNS3Storage):
                 f"itself: drop domain= and url=, e.g. {cls.EXAMPLE}&acl=private&qs_auth=true"
             )
         return None
-
-    @staticmethod
-    def media_location(parts, options):
-        return "", ""  # a bucket serves its own URLs
 
     def __init__(self, dsn):
         super().__init__(dsn)
