@@ -11,7 +11,6 @@ https://docs.djangoproject.com/en/5.2/ref/settings/
 
 from pathlib import Path
 
-import dj_database_url
 from django_storage_url import register_storage_class
 
 from myapp.configuration import database, storages
@@ -100,10 +99,12 @@ WSGI_APPLICATION = "myapp.wsgi.application"
 # Database
 # https://docs.djangoproject.com/en/5.2/ref/settings/#databases
 
-# DEFAULT_DATABASE_DSN (or DATABASE_URL, the platform's other name for it), checked first by
-# myapp/configuration/database.py; unset, an embedded SQLite database.
-DATABASE_URL = database.get_dsn(default=f"sqlite:///{DATA_DIR / 'db.sqlite3'}")
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL)}
+# The tutorial's variable (the platform sets DATABASE_URL too, read when this one is not),
+# checked by myapp/configuration/database.py; unset, an embedded SQLite database.
+DEFAULT_DATABASE_DSN = database.get_dsn(default=f"sqlite:///{DATA_DIR / 'db.sqlite3'}")
+# Beyond the tutorial's dj_database_url.parse(): persistent connections, checked before reuse,
+# and a limit on how long a connection may wait for PostgreSQL (database.py says why).
+DATABASES = {"default": database.settings_from(DEFAULT_DATABASE_DSN)}
 
 
 # Password validation
@@ -141,13 +142,15 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 DEFAULT_STORAGE_DSN = get_value(
     "DEFAULT_STORAGE_DSN", default=(DATA_DIR / "media").as_uri() + "/?url=%2Fmedia%2F"
 )
-# The storage class checks the DSN's options (myapp/configuration/storages.py). A local
-# folder's DSN gives MEDIA_ROOT and MEDIA_URL (urls.py serves them in DEBUG); a bucket serves
-# its own URLs.
-MEDIA_ROOT, MEDIA_URL = storages.media_location(DEFAULT_STORAGE_DSN)
+# A local folder's DSN gives the folder and its URL (urls.py serves them in DEBUG); a bucket
+# serves its own URLs, and both are empty. The DSN is checked here, as the settings load.
+MEDIA_ROOT = storages.media_root(DEFAULT_STORAGE_DSN)
+MEDIA_URL = storages.media_url(DEFAULT_STORAGE_DSN)
 
-# django-storage-url picks the storage class by the DSN's scheme: the project's own add the
-# endpoint= and acl=none options, and never overwrite a file.
+# The tutorial's DefaultStorageClass = dsn_configured_storage_class("DEFAULT_STORAGE_DSN") and
+# DEFAULT_FILE_STORAGE, and its STATICFILES_STORAGE, are Django 4.2+'s STORAGES. The library
+# picks the storage class by the DSN's scheme: the project's own never overwrite a file and
+# know more of the DSN's options (myapp/configuration/storages.py).
 register_storage_class("file", "myapp.configuration.storages.FileSystemStorage")
 register_storage_class("s3", "myapp.configuration.storages.S3Storage")
 

@@ -7,6 +7,8 @@ import sys
 import urllib.parse
 
 import pytest
+from django.core import checks
+from django.core.checks import run_checks
 from django.db import DatabaseError, OperationalError, connection
 from django.db.utils import ConnectionHandler
 
@@ -35,6 +37,8 @@ S3_QUERIES = [
     ("auht=s3v4", "unknown parameter 'auht'.*addressing_style"),
     ("auth=v2", "invalid auth='v2'"),
     ("acl=public", "invalid acl='public'.*bucket-owner-full-control"),
+    # A bucket's ACL, which S3 refuses for an object.
+    ("acl=log-delivery-write", "invalid acl='log-delivery-write'"),
     ("acl=private&acl=none", "has acl= 2 times"),
     ("qs_auth=maybe", "invalid qs_auth"),
     ("addressing_style=dns", "invalid addressing_style"),
@@ -67,6 +71,11 @@ MISTAKES = [
     ("DEFAULT_DATABASE_DSN", f"postgres://u:{SECRET}@[db:5432/x", UNREADABLE),
     ("DEFAULT_DATABASE_DSN", f'"postgres://u:{SECRET}@db:5432/x"', "remove them"),
     ("DEFAULT_DATABASE_DSN", "db.example.com", "is not a URL"),
+    ("DEFAULT_DATABASE_DSN", f"postgres://u:{SECRET}@db:5432/x%00y", "holds %00"),
+    ("DEFAULT_DATABASE_DSN", f"postgres://u:{SECRET}@db:5432/caf\udce9", "not UTF-8"),
+    ("DEFAULT_STORAGE_DSN", "file:///data/me%00dia/?url=%2Fmedia%2F", "holds %00"),
+    ("DEFAULT_STORAGE_DSN", f"{S3}?domain=caf\udce9.example.com", "not UTF-8"),
+    ("SECRET_KEY", f"{KEY}\udcff", "not UTF-8"),
     ("DEFAULT_DATABASE_DSN", f"postgres://u:{SECRET}@db:5432", "names no database"),
     ("DEFAULT_DATABASE_DSN", f"postgres://u:{SECRET}@db:5432/", "names no database"),
     ("DEFAULT_DATABASE_DSN", f"postgres://db:5432?password={SECRET}", "names no database"),
@@ -124,7 +133,7 @@ def test_mistake_is_one_line_that_names_the_variable(load_settings, name, value,
 DATABASE_MISTAKES = [
     (name, value)
     for name, value, problem in MISTAKES
-    if name in database.VARIABLES and problem != "remove them"
+    if name in database.VARIABLES and problem not in {"remove them", "not UTF-8"}
 ]
 
 
@@ -190,9 +199,8 @@ HOW_TO_MAKE_A_KEY = (
         (
             {"DEFAULT_STORAGE_DSN": f"{S3}?acl=private&acl=none"},
             f"{SHOWN_S3}?acl=private&acl=none' has acl= 2 times: keep one, e.g. acl=private "
-            "(one of private, public-read, public-read-write, authenticated-read, "
-            "bucket-owner-read, bucket-owner-full-control, aws-exec-read, log-delivery-write, "
-            "none)",
+            "(one of private, public-read, public-read-write, authenticated-read, aws-exec-read, "
+            "bucket-owner-read, bucket-owner-full-control, none)",
         ),
         (
             {"DEFAULT_STORAGE_DSN": f"{S3}?auth=v2"},
@@ -224,6 +232,22 @@ HOW_TO_MAKE_A_KEY = (
             f"{SHOWN_S3}?qs_auth=true&domain=cdn.example.com' has qs_auth=true with domain= or "
             "url=, but signed links come from the bucket itself: drop domain= and url=, "
             f"e.g. {S3_EXAMPLE}&acl=private&qs_auth=true",
+        ),
+        (
+            {"DEFAULT_DATABASE_DSN": f"postgres//user:{SECRET}@localhost:5432/db"},
+            "DEFAULT_DATABASE_DSN='postgres//user:***@localhost:5432/db' is not a URL: "
+            f"use e.g. {DATABASE_EXAMPLE}",
+        ),
+        (
+            {"DEFAULT_DATABASE_DSN": f"postgres://u:{SECRET}@db:5432/x%00y"},
+            "DEFAULT_DATABASE_DSN='postgres://u:***@db:5432/x%00y' holds %00 (a NUL character), "
+            f"which no name, path or password can hold: remove it, e.g. {DATABASE_EXAMPLE}",
+        ),
+        (
+            {"DEFAULT_DATABASE_DSN": f"postgres://u:{SECRET}@db:5432/caf\udce9"},
+            "DEFAULT_DATABASE_DSN='postgres://u:***@db:5432/caf\\udce9' holds a byte that is not "
+            "UTF-8 text: retype the value, or URL-encode the character in a DSN "
+            "(e.g. %C3%A9 for \u00e9)",
         ),
         (
             {"DEFAULT_STORAGE_DSN": "media"},
@@ -285,6 +309,10 @@ def test_a_size_of_one_byte_is_a_size(load_settings):
         ),
         (f"u:{SECRET}@db/x", "u:***@db/x"),
         (f"{SECRET}@db/x", "***@db/x"),
+        # Not URLs: the mistyped separator stays in sight, the password does not.
+        (f"postgres//user:{SECRET}@localhost:5432/db", "postgres//user:***@localhost:5432/db"),
+        (f"postgres:/u:{SECRET}@db/x", "postgres:/u:***@db/x"),
+        (f"postgres:{SECRET}@db/x", "postgres:***@db/x"),
         ("sqlite:////data/a@b.sqlite3", "sqlite:////data/a@b.sqlite3"),
         (
             f"s3://K:S@b.s3.amazonaws.com/?endpoint=http%3A%2F%2Fu%3A{SECRET}%40minio%3A9000",
@@ -340,7 +368,13 @@ def test_manage_py_stops_with_one_line(name, value):
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("SECRET_KEY", ""), ("DEFAULT_STORAGE_DSN", f"s3://K:{SECRET}@s3.amazonaws.com/")],
+    [
+        ("SECRET_KEY", ""),
+        ("DEFAULT_STORAGE_DSN", f"s3://K:{SECRET}@s3.amazonaws.com/"),
+        ("DEFAULT_STORAGE_DSN", "file:///tmp/me%00dia/?url=%2Fmedia%2F"),
+        ("DEFAULT_DATABASE_DSN", f"postgres://u:{SECRET}@127.0.0.1:5432/x%00y"),
+        ("DEFAULT_DATABASE_DSN", f"postgres://u:{SECRET}@127.0.0.1:5432/caf\udce9"),
+    ],
 )
 def test_server_stops_with_one_line(name, value):
     argv = [VENV_BIN / "uvicorn", "myapp.asgi:application", "--host", "127.0.0.1"]
@@ -373,6 +407,36 @@ def test_a_bucket_name_s3_refuses_is_found_before_any_upload(use_storage, dsn, m
     use_storage(dsn)
 
     with pytest.raises(ConfigurationError, match="which S3 refuses: use 3 to 63 lowercase"):
+        check_storage()
+
+
+def test_a_media_folder_the_server_cannot_write_is_found_at_start(
+    use_storage, tmp_path, monkeypatch
+):
+    (tmp_path / "taken").write_text("a file where the folder should be")
+    folder = tmp_path / "taken" / "media"
+    dsn = f"{folder.as_uri()}/?url=%2Fmedia%2F"
+    monkeypatch.setenv("DEFAULT_STORAGE_DSN", dsn)
+    use_storage(dsn)
+
+    with pytest.raises(ConfigurationError) as error:
+        check_storage()
+
+    assert str(error.value) == (
+        f"DEFAULT_STORAGE_DSN='{dsn}' names the folder {folder}, which the server cannot write "
+        "(NotADirectoryError: Not a directory): let the server's user write there, or use another "
+        "folder, e.g. DEFAULT_STORAGE_DSN=file:///data/media/?url=%2Fmedia%2F"
+    )
+
+
+def test_the_default_media_folder_is_named_when_it_cannot_be_written(
+    use_storage, tmp_path, monkeypatch
+):
+    monkeypatch.delenv("DEFAULT_STORAGE_DSN", raising=False)
+    (tmp_path / "data").write_text("a file where the folder should be")
+    use_storage(f"{(tmp_path / 'data' / 'media').as_uri()}/?url=%2Fmedia%2F")
+
+    with pytest.raises(ConfigurationError, match=r"^DEFAULT_STORAGE_DSN is not set, so uploads "):
         check_storage()
 
 
@@ -425,6 +489,62 @@ def test_the_start_check_stops_without_domain_in_production(settings):
     )
 
 
+def test_the_deploy_check_of_the_database_reports_it_in_one_line(database_at):
+    """The release command `check --deploy --database default` runs the start check's
+    connection as a system check."""
+    database_at("127.0.0.1", free_port())
+
+    (issue,) = run_checks(include_deployment_checks=True, databases=["default"], tags=["database"])
+
+    assert (issue.id, issue.level) == ("myapp.E001", checks.ERROR)
+    assert issue.msg.startswith("DEFAULT_DATABASE_DSN='postgres://u:***@127.0.0.1:")
+    assert "cannot be reached (Connection refused): start the database server" in issue.msg
+    assert SECRET not in issue.msg
+
+
+@pytest.mark.django_db
+def test_the_deploy_check_passes_with_a_database_and_a_storage_that_work():
+    assert (
+        run_checks(include_deployment_checks=True, databases=["default"], tags=["database"]) == []
+    )
+    # The local folder a test's uploads go to is usable (and a deploy warning of the uploader's).
+    assert [issue.id for issue in run_checks(include_deployment_checks=True, tags=["files"])] == [
+        "uploader.W001"
+    ]
+
+
+def test_the_deploy_check_reports_what_the_server_would_stop_on(use_storage):
+    use_storage("s3://K:S@ab.s3.eu-central-1.amazonaws.com/")
+
+    (issue,) = run_checks(include_deployment_checks=True, tags=["files"])
+
+    assert issue.id == "myapp.E002"
+    assert "names the bucket 'ab', which S3 refuses" in issue.msg
+
+
+@pytest.mark.slow
+def test_the_release_check_names_an_unreachable_database_in_one_line():
+    dsn = f"postgres://u:{SECRET}@127.0.0.1:{free_port()}/db"
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--database", "default"],
+        cwd=BASE_DIR,
+        env=clean_environ(DEFAULT_DATABASE_DSN=dsn, DOMAIN="example.com", SECRET_KEY=KEY),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert SECRET not in result.stdout + result.stderr
+    (line,) = [line for line in result.stderr.splitlines() if "DEFAULT_DATABASE_DSN" in line]
+    assert line.startswith("?: (myapp.E001) DEFAULT_DATABASE_DSN='postgres://u:***@127.0.0.1:")
+    assert line.endswith(
+        "cannot be reached (Connection refused): start the database server, or correct the host "
+        "and port"
+    )
+
+
 def test_the_start_check_stops_on_a_database_that_refuses_connections(database_at):
     database_at("127.0.0.1", free_port())
 
@@ -441,7 +561,7 @@ def test_the_start_check_lets_the_server_start_when_the_database_hangs(
     database_at, unanswering_server, monkeypatch, caplog
 ):
     # libpq waits 2 s at the least.
-    monkeypatch.setattr(database, "CONNECT_TIMEOUT", 2)
+    monkeypatch.setitem(connection.settings_dict["OPTIONS"], "connect_timeout", 2)
     hung = urllib.parse.urlsplit(unanswering_server)
     database_at(hung.hostname, hung.port)
 
@@ -693,6 +813,25 @@ def test_the_server_refuses_a_bucket_s3_would_refuse(image_dir, tmp_path):
     server = run_in_image(image_dir, dockerfile_cmd_on(free_port()), **environ)
 
     assert_one_line(server, "DEFAULT_STORAGE_DSN=.* names the bucket 'ab', which S3 refuses")
+
+
+@pytest.mark.slow
+def test_the_server_refuses_a_media_folder_it_cannot_write(image_dir, tmp_path):
+    environ = {
+        "SECRET_KEY": KEY,
+        "DOMAIN": "example.com",
+        "DEFAULT_DATABASE_DSN": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        # /dev/null is a file: no folder can be made under it, even by root.
+        "DEFAULT_STORAGE_DSN": "file:///dev/null/media/?url=%2Fmedia%2F",
+    }
+
+    server = run_in_image(image_dir, dockerfile_cmd_on(free_port()), **environ)
+
+    assert_one_line(
+        server,
+        r"DEFAULT_STORAGE_DSN=.* names the folder /dev/null/media, which the server cannot write "
+        r"\(NotADirectoryError: Not a directory\): let the server's user write there",
+    )
 
 
 @pytest.mark.slow

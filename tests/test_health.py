@@ -265,7 +265,6 @@ def test_the_server_is_not_ready_while_uploads_cannot_work(
         bucket, dsn = bucket_on(moto_server)
         dsn, failure = dsn.replace(bucket.name, f"{bucket.name}-gone"), b"NoSuchBucket"
     else:
-        (tmp_path / "data").write_text("a file where the folder should be")
         dsn = (tmp_path / "data" / "media").as_uri() + "/?url=%2Fmedia%2F"
         failure = b"NotADirectoryError"
     environ = image_environ(
@@ -275,6 +274,8 @@ def test_the_server_is_not_ready_while_uploads_cannot_work(
     )
 
     with running_server(image_dir, environ, tmp_path / "server.log") as server:
+        if storage == "folder under a file":  # after the start, which would refuse it
+            (tmp_path / "data").write_text("a file where the folder should be")
         ready = probe(f"http://127.0.0.1:{server.port}/readyz")
 
     assert ready == (503, b"storage: " + failure + b"\n")

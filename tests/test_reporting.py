@@ -4,9 +4,11 @@ import sys
 import types
 
 import pytest
+from django.urls import path
 from django.views.debug import ExceptionReporter
 from django.views.decorators.debug import sensitive_post_parameters
 
+import myapp.urls
 from myapp.configuration.environment import ConfigurationError
 
 SECRET = "hunter2-in-a-frame"
@@ -44,6 +46,38 @@ def test_reports_hide_credentials_in_every_variable(rf, settings, debug):
     assert "&#x27;********************&#x27;" in html.split("api_token", 1)[1]
     assert SECRET not in html
     assert SECRET not in text
+
+
+def fail(request):
+    raise RuntimeError("the database is down")
+
+
+# The project's URLs (the front reverses the admin's) and one that fails.
+urlpatterns = [path("fail/", fail), *myapp.urls.urlpatterns]
+
+
+def test_the_debug_page_hides_credentials_in_the_asgi_scope_too(settings, front_request):
+    """The WSGI adapter puts the raw ASGI scope in META ("asgi.scope"): its headers are masked
+    by their names, as META's own HTTP_ entries are."""
+    settings.DEBUG = True
+    settings.ROOT_URLCONF = __name__
+    credentials = [
+        (b"authorization", f"Bearer {SECRET}".encode()),
+        (b"cookie", f"sessionid={SECRET}".encode()),
+        (b"x-api-token", SECRET.encode()),
+    ]
+
+    response = front_request("GET", "/fail/", [*credentials, (b"x-request-id", b"abc-123")])
+
+    page = response.body.decode()
+    assert response.status == 500
+    assert "the database is down" in page
+    assert "asgi.scope" in page
+    # Masked by name, not dropped: the page still shows which headers came.
+    assert "(b&#x27;authorization&#x27;, &#x27;********************&#x27;)" in page
+    assert "(b&#x27;x-request-id&#x27;, b&#x27;abc-123&#x27;)" in page
+    assert "<td>sessionid</td>" in page.split("COOKIES", 1)[1]
+    assert SECRET not in page
 
 
 @sensitive_post_parameters("password")

@@ -87,3 +87,28 @@ def test_content_headers_by_name(name, headers):
     assert headers.items() <= content_headers(name).items()
     if "Content-Disposition" in headers:
         assert content_headers(name)["Content-Type"] == "application/octet-stream"
+
+
+@pytest.mark.parametrize(
+    ("name", "parameters"),
+    [
+        # S3 cannot send nosniff: text from the bucket is a download, lest it be sniffed.
+        (
+            "notes.txt",
+            {
+                "ContentType": "application/octet-stream",
+                "ContentDisposition": 'attachment; filename="notes.txt"',
+            },
+        ),
+        ("photo.jpg", {"ContentType": "image/jpeg"}),
+        ("page.html", {"ContentDisposition": 'attachment; filename="page.html"'}),
+    ],
+)
+def test_the_bucket_stores_text_as_a_download(name, parameters):
+    storage = S3Storage(furl.furl("s3://KEY:SECRET@media.s3.eu-central-1.amazonaws.com/"))
+
+    stored = storage.get_object_parameters(name)
+
+    assert parameters.items() <= stored.items()
+    if "ContentDisposition" not in parameters:
+        assert "ContentDisposition" not in stored

@@ -3,17 +3,29 @@
 import re
 
 import dj_database_url
+from django.core.checks import Tags, register
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DEFAULT_DB_ALIAS, connections
 
-from myapp.configuration.environment import ConfigurationError, get_value, shown, split_dsn
+from myapp.configuration.environment import (
+    ConfigurationError,
+    check_messages,
+    get_value,
+    shown,
+    split_dsn,
+)
 
 # The platform sets the same DSN under both names.
 VARIABLES = ("DEFAULT_DATABASE_DSN", "DATABASE_URL")
 EXAMPLE = "postgres://USER:PASSWORD@HOST:5432/NAME"
-# How long the server's start waits for a database that accepts connections but does not answer
-# (libpq's connect_timeout): well within the platform's 20 s for a first answer.
+# How long a connection waits for a database that accepts connections but does not answer
+# (libpq's connect_timeout): at start, well within the platform's 20 s for a first answer;
+# at run time, so that a hung database ties up no worker thread for long. A DSN's
+# ?connect_timeout= wins.
 CONNECT_TIMEOUT = 5
+# Connections are kept for this many seconds, and checked before each reuse (Django's
+# CONN_HEALTH_CHECKS), so that a request does not pay for a new PostgreSQL connection.
+CONN_MAX_AGE = 600
 # libpq's and SQLite's reasons for refusing a connection, and what to do about each.
 ADVICE = [
     (
@@ -64,6 +76,23 @@ def get_dsn(default):
     return dsn
 
 
+def settings_from(dsn):
+    """The DATABASES entry for a DSN that get_dsn() accepted."""
+    settings = dj_database_url.parse(dsn, conn_max_age=CONN_MAX_AGE, conn_health_checks=True)
+    if settings["ENGINE"].rsplit(".", 1)[-1] in {"postgresql", "postgis"}:
+        settings.setdefault("OPTIONS", {}).setdefault("connect_timeout", CONNECT_TIMEOUT)
+    return settings
+
+
+@register(Tags.database, deploy=True)
+def check_database_answers(app_configs=None, databases=(), **kwargs):
+    """`manage.py check --deploy --database default`, as a release command: the database
+    answers (migrate, without --deploy, says so in its own one line)."""
+    if DEFAULT_DB_ALIAS not in (databases or ()):
+        return []
+    return check_messages(check_connection, "myapp.E001")
+
+
 def check_connection():
     """Connect to the default database once, or raise a ConfigurationError saying why not.
 
@@ -84,8 +113,6 @@ def check_connection():
         database = connection.settings_dict["NAME"]
         described += f" is not set, so the embedded SQLite database {database}"
     parameters = connection.get_connection_params()
-    if connection.vendor == "postgresql":
-        parameters.setdefault("connect_timeout", CONNECT_TIMEOUT)
     try:
         connection.get_new_connection(parameters).close()
     except connection.Database.Error as error:

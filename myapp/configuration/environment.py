@@ -3,9 +3,10 @@
 import os
 import re
 from decimal import Decimal
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import dj_database_url
+from django.core.checks import Error
 from django.core.exceptions import ImproperlyConfigured
 from django.views.debug import SafeExceptionReporterFilter
 
@@ -24,12 +25,25 @@ EMBEDDED_USERINFO = re.compile(r"(://|%3A%2F%2F)((?:[^/?#&@%\s]|%(?!40)[0-9A-F]{
 SECRET_QUERY_VALUE = re.compile(
     r"([?&][^=&#]*(?:pass|secret|key|token|signature)[^=&#]*=)[^&#]*", re.I
 )
+# How Python holds the bytes of a variable that are not UTF-8 (surrogateescape).
+NOT_UTF8 = re.compile("[\udc80-\udcff]")
+# A URL's scheme with a mistyped separator (postgres//, postgres:/, s3:): shown as it is.
+MISTYPED_SCHEME = re.compile(r"([a-z][a-z0-9+.-]*)(:?/+)(?=[^/])", re.IGNORECASE)
 # A user name a message may show, as a database's or an S3 key's is.
 PLAIN_USER = re.compile(r"[A-Za-z0-9_.-]{1,63}")
 
 
 class ConfigurationError(ImproperlyConfigured):
     """A variable has a value the project cannot use; the message says how to fix it."""
+
+
+def check_messages(check, check_id):
+    """A start check as a Django system check's messages: its one line as an Error."""
+    try:
+        check()
+    except ConfigurationError as error:
+        return [Error(str(error), id=check_id)]
+    return []
 
 
 def shown(name, value):
@@ -39,9 +53,21 @@ def shown(name, value):
     return f"{name}={mask_password(value)!r}"
 
 
+def read(name):
+    """A variable without the blanks around it, refused if it holds bytes that are not UTF-8
+    (Python keeps them as surrogates, which every later encode() would fail on)."""
+    value = os.environ.get(name, "").strip()
+    if NOT_UTF8.search(value):
+        raise ConfigurationError(
+            f"{shown(name, value)} holds a byte that is not UTF-8 text: retype the value, "
+            "or URL-encode the character in a DSN (e.g. %C3%A9 for \u00e9)"
+        )
+    return value
+
+
 def get_value(name, default=None):
     """Read a variable without the blanks around it; set to an empty string, it counts as unset."""
-    value = os.environ.get(name, "").strip()
+    value = read(name)
     if value and (value[0] in QUOTES or value[-1] in QUOTES):
         secret = shown(name, value) == name
         example = "VALUE" if secret else mask_password(value.strip(QUOTES))
@@ -94,7 +120,7 @@ def get_secret_key(name, development_key, required):
     A weak key is for `check --deploy` to report (security.W009): a key that the platform
     generated must never stop the site from booting. Quotes around it do it no harm.
     """
-    key = os.environ.get(name, "").strip()
+    key = read(name)
     if not required or key not in {"", development_key}:
         return key or development_key
     problem = "is the project's development key, which is public" if key else "is not set"
@@ -124,6 +150,11 @@ def split_dsn(name, dsn, example):
     """Split a DSN into its parts, or say why it is not a URL."""
     if "://" not in dsn:
         raise ConfigurationError(f"{shown(name, dsn)} is not a URL: use e.g. {example}")
+    if "\x00" in unquote(dsn):
+        raise ConfigurationError(
+            f"{shown(name, dsn)} holds %00 (a NUL character), which no name, path or password "
+            f"can hold: remove it, e.g. {example}"
+        )
     try:
         parts = urlsplit(dsn)
         parts.port  # noqa: B018 (a port that is not a number fails here)
@@ -141,7 +172,10 @@ def mask_password(dsn):
     are not even URLs: a password holding an unescaped /, ? or # is masked up to the last @."""
     scheme, separator, rest = dsn.partition("://")
     if not separator:
-        scheme, rest = "", dsn
+        # Not a URL: a mistyped scheme's separator stays visible (the mistake to correct).
+        mistyped = MISTYPED_SCHEME.match(dsn)
+        scheme, separator = mistyped.groups() if mistyped else ("", "")
+        rest = dsn[len(scheme + separator) :]
     netloc = re.split(r"[/?#]", rest, maxsplit=1)[0]
     userinfo_end = netloc.rfind("@") if "@" in netloc or not netloc else rest.rfind("@")
     if userinfo_end >= 0:

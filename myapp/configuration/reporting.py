@@ -45,6 +45,11 @@ class ExceptionReporterFilter(SafeExceptionReporterFilter):
         return True
 
     def cleanse_setting(self, key, value):
+        if is_raw_header(value):
+            # An ASGI scope's header (the adapter puts the scope in META as "asgi.scope"):
+            # hidden by its name as META's HTTP_ entry for it is, not by its text alone.
+            name = "HTTP_" + value[0].decode("latin-1").upper().replace("-", "_")
+            return (value[0], self.cleanse_setting(name, value[1]))
         if isinstance(value, Mapping) and not isinstance(value, dict):
             value = dict(value)  # os.environ, a request's headers
         cleansed = super().cleanse_setting(key, value)
@@ -52,11 +57,25 @@ class ExceptionReporterFilter(SafeExceptionReporterFilter):
             return cleansed
         return mask_credentials(value)
 
+    def get_safe_cookies(self, request):
+        # Django hides cookies by name; the session's and CSRF token's are credentials under
+        # any name, and a fork's own may be: every value is hidden.
+        return dict.fromkeys(getattr(request, "COOKIES", {}), self.cleansed_substitute)
+
     def get_traceback_frame_variables(self, request, tb_frame):
         return [
             (name, self.cleanse_setting(name, value))
             for name, value in super().get_traceback_frame_variables(request, tb_frame)
         ]
+
+
+def is_raw_header(value):
+    """Whether a value is an ASGI header: a pair of bytes, the name first."""
+    return (
+        isinstance(value, (tuple, list))
+        and len(value) == 2
+        and all(isinstance(part, bytes) for part in value)
+    )
 
 
 def mask_credentials(value):

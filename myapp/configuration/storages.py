@@ -1,18 +1,22 @@
 """Storage classes that django-storage-url builds from DEFAULT_STORAGE_DSN, by its scheme."""
 
+import functools
 import mimetypes
 import os
 import posixpath
 import re
+import tempfile
 from pathlib import Path
 from typing import ClassVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
+import botocore.session
 from boto3.exceptions import S3UploadFailedError
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
+from django.core.checks import Tags, register
 from django.core.files.storage import FileSystemStorage as DjangoFileSystemStorage
 from django.core.files.storage import storages
 from django.utils.http import content_disposition_header
@@ -23,6 +27,8 @@ from myapp.configuration.environment import (
     HOST_NAME,
     TRUE_VALUES,
     ConfigurationError,
+    check_messages,
+    get_value,
     mask_password,
     shown,
     split_dsn,
@@ -61,12 +67,17 @@ S3_REGION = re.compile(r"(?![0-9]+$)(?!-)[a-zA-Z0-9-]{1,63}(?<!-)")
 PORTS = range(1, 65536)
 
 
-def content_headers(name):
+def content_headers(name, nosniff=True):
     """The Content-Type (guessed from the name, never from the uploader's browser) and, for
-    anything not safe to show inline, the Content-Disposition to serve a stored file with."""
+    anything not safe to show inline, the Content-Disposition to serve a stored file with.
+
+    A bucket cannot send X-Content-Type-Options: nosniff (S3 stores no such header with an
+    object): from there, text is a download too, lest a browser guess it is something else.
+    """
     content_type, encoding = mimetypes.guess_type(name)
+    inline = INLINE_TYPES if nosniff else INLINE_TYPES - {"text/plain"}
     if not encoding and (
-        content_type in INLINE_TYPES or str(content_type).partition("/")[0] in {"audio", "video"}
+        content_type in inline or str(content_type).partition("/")[0] in {"audio", "video"}
     ):
         return {"Content-Type": content_type}
     return {
@@ -84,9 +95,19 @@ def describe_error(error):
     return f"{name} ({code})" if code and code != name else name
 
 
+def media_root(dsn):
+    """A file:// DSN's folder (the DSN checked first); empty for a bucket."""
+    return media_location(dsn)[0]
+
+
+def media_url(dsn):
+    """A file:// DSN's url= (the DSN checked first); empty for a bucket."""
+    return media_location(dsn)[1]
+
+
 def media_location(dsn):
     """Check a storage DSN by the rules of the storage class its scheme names, and return
-    (MEDIA_ROOT, MEDIA_URL): a file:// DSN's folder and URL, empty for a bucket."""
+    its (folder, URL): a file:// DSN's, empty for a bucket."""
     parts = split_dsn(VARIABLE, dsn, S3Storage.EXAMPLE)
     storage_class = {"file": FileSystemStorage, "s3": S3Storage}.get(parts.scheme)
     if storage_class is None:
@@ -102,6 +123,7 @@ def media_location(dsn):
                 f"are {', '.join(storage_class.OPTIONS)}, e.g. {storage_class.EXAMPLE}"
             )
         is_valid, example = storage_class.OPTIONS[option]
+        example = example() if callable(example) else example
         if len(values) > 1:
             raise ConfigurationError(
                 f"{shown(VARIABLE, dsn)} has {option}= {len(values)} times: keep one, "
@@ -115,7 +137,15 @@ def media_location(dsn):
     problem = storage_class.dsn_problem(parts, options)
     if problem:
         raise ConfigurationError(f"{shown(VARIABLE, dsn)} {problem}")
-    return storage_class.media_location(parts, options)
+    if storage_class is S3Storage:
+        return "", ""  # a bucket serves its own URLs
+    return Path(unquote(parts.path)), options["url"][0]
+
+
+@register(Tags.files, deploy=True)
+def check_storage_is_usable(app_configs=None, **kwargs):
+    """`manage.py check --deploy`: what the server checks at start, without a request."""
+    return check_messages(check_storage, "myapp.E002")
 
 
 def check_storage():
@@ -132,11 +162,34 @@ def check_storage():
             f"{shown(VARIABLE, dsn)} cannot be used by the storage library "
             f"({type(error).__name__}): check it against e.g. {S3Storage.EXAMPLE}"
         ) from None
+    if isinstance(storage, FileSystemStorage):
+        check_folder(storage.location)
     if bucket is not None and not S3Storage.BUCKET.fullmatch(bucket):
         raise ConfigurationError(
             f"{shown(VARIABLE, dsn)} names the bucket {bucket!r}, which S3 refuses: use 3 to 63 "
             f"lowercase letters, digits, dots or hyphens, e.g. {S3Storage.EXAMPLE}"
         )
+
+
+def check_folder(folder):
+    """Write a nameless file in a local media folder (or, if missing, where the first upload
+    would make it), as an upload would: a folder the server's user cannot write is a
+    deployment mistake, to be said at start, not at each upload."""
+    existing = next(path for path in [Path(folder), *Path(folder).parents] if path.exists())
+    try:
+        tempfile.TemporaryFile(dir=existing).close()
+    except OSError as error:
+        dsn = get_value(VARIABLE)
+        described = (
+            f"{shown(VARIABLE, dsn)} names the folder"
+            if dsn
+            else f"{VARIABLE} is not set, so uploads go to the default folder"
+        )
+        raise ConfigurationError(
+            f"{described} {folder}, which the server cannot write ({type(error).__name__}: "
+            f"{error.strerror}): let the server's user write there, or use another folder, "
+            f"e.g. {VARIABLE}={FileSystemStorage.EXAMPLE}"
+        ) from None
 
 
 class FileSystemStorage(DjangoFileSystemStorage):
@@ -166,10 +219,6 @@ class FileSystemStorage(DjangoFileSystemStorage):
         if "url" not in options:
             return f"has no url= to serve files at, e.g. {cls.EXAMPLE}"
         return None
-
-    @staticmethod
-    def media_location(parts, options):
-        return Path(unquote(parts.path)), options["url"][0]
 
     def get_valid_name(self, name):
         """Django's cleaned name, cut to what local disks hold: 255 bytes, not characters.
@@ -233,23 +282,15 @@ class S3Storage(DSNS3Storage):
     """
 
     EXAMPLE = "s3://KEY:SECRET@BUCKET.s3.REGION.amazonaws.com/?auth=s3v4"
-    ACLS = (
-        "private",
-        "public-read",
-        "public-read-write",
-        "authenticated-read",
-        "bucket-owner-read",
-        "bucket-owner-full-control",
-        "aws-exec-read",
-        "log-delivery-write",
-        "none",  # send no ACL at all, for buckets whose ACLs are disabled
-    )
     # Each query option: (check of its value, a valid example).
     OPTIONS: ClassVar = {
         "auth": (lambda value: value in {"s3v4", "s3"}, "auth=s3v4"),
         "domain": (HOST_NAME.fullmatch, "domain=cdn.example.com"),
         "url": (HTTP_URL.fullmatch, "url=https://cdn.example.com/media/"),
-        "acl": (lambda value: value in S3Storage.ACLS, f"acl=private (one of {', '.join(ACLS)})"),
+        "acl": (
+            lambda value: value in canned_acls(),
+            lambda: f"acl=private (one of {', '.join(canned_acls())})",
+        ),
         "qs_auth": (lambda value: value.lower() in TRUE_VALUES | FALSE_VALUES, "qs_auth=true"),
         "addressing_style": (
             lambda value: value in {"auto", "path", "virtual"},
@@ -291,10 +332,6 @@ class S3Storage(DSNS3Storage):
             )
         return None
 
-    @staticmethod
-    def media_location(parts, options):
-        return "", ""  # a bucket serves its own URLs
-
     def __init__(self, dsn):
         super().__init__(dsn)
         self.file_overwrite = True
@@ -331,9 +368,17 @@ class S3Storage(DSNS3Storage):
 
     def get_object_parameters(self, name):
         parameters = super().get_object_parameters(name)
-        for header, value in content_headers(name).items():
+        for header, value in content_headers(name, nosniff=False).items():
             parameters[header.replace("-", "")] = value
         return parameters
+
+
+@functools.cache
+def canned_acls():
+    """The ACLs S3 takes for an object, as botocore's model of S3 knows them, and none: send no
+    ACL, for buckets whose ACLs are disabled."""
+    model = botocore.session.get_session().get_service_model("s3")
+    return (*model.shape_for("ObjectCannedACL").enum, "none")
 
 
 def is_endpoint(value):
