@@ -1,5 +1,6 @@
 """Storage classes that django-storage-url builds from DEFAULT_STORAGE_DSN, by its scheme."""
 
+import errno
 import mimetypes
 import os
 import posixpath
@@ -77,9 +78,16 @@ def content_headers(name):
     }
 
 
+def error_code(error):
+    """S3's error code, or the name of an OS error's errno (ENOSPC), if the error has one."""
+    if isinstance(error, ClientError):
+        return error.response.get("Error", {}).get("Code")
+    return errno.errorcode.get(getattr(error, "errno", None))
+
+
 def describe_error(error):
-    """The error's type, and S3's error code: never its text, which may hold hosts and URLs."""
-    code = error.response.get("Error", {}).get("Code") if isinstance(error, ClientError) else None
+    """The error's type and code (error_code): never its text, which may hold hosts and URLs."""
+    code = error_code(error)
     name = type(error).__name__  # boto3 names some after their code: NoSuchBucket
     return f"{name} ({code})" if code and code != name else name
 

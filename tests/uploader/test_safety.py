@@ -145,7 +145,7 @@ def test_a_folder_that_cannot_take_files_saves_nothing_and_says_so(admin_client,
 
     assert (
         "The file could not be stored (NotADirectoryError), and nothing was saved. "
-        "The storage service may be down: try again in a moment."
+        "The storage&#x27;s folder is not a folder: check that its volume is mounted."
     ) in response.text
     assert not UploadedFile.objects.exists()
     assert media_root.read_text() == "not a folder"
