@@ -1,19 +1,27 @@
 """Rows and stored files match whatever fails; what a failure leaves behind is logged, told to
 the editor, and found and repaired by `manage.py reconcile_media`."""
 
+import contextlib
+import errno
+
 import pytest
 from botocore.exceptions import ClientError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.urls import reverse
+from moto.core.authorization import enable_iam_authentication
 
 from file_lifecycle.lifecycle import unavailable_message
 from file_lifecycle.models import PendingDeletion
+from myapp.configuration.storages import describe_error
 from tests.helpers import bucket_on, closed_endpoint, reconcile, s3_dsn, storage_errors
 from tests.uploader.factories import UploadedFileFactory
 from uploader.models import UploadedFile
 
 pytestmark = pytest.mark.django_db
+FULL = "The storage is full: ask whoever runs it to free some space."
+OWNER = "The app may not write in the storage's folder: check who owns it."
+READ_ONLY = "The storage's folder is read-only: check how its volume is mounted."
 ADD_URL = reverse("admin:uploader_uploadedfile_add")
 CHANGELIST_URL = reverse("admin:uploader_uploadedfile_changelist")
 
@@ -128,6 +136,48 @@ def test_a_bucket_refusing_acls_is_told_how_to_fix_the_dsn():
         "The file could not be stored (ClientError), and nothing was saved. "
         "The bucket does not allow ACLs: add acl=none to DEFAULT_STORAGE_DSN."
     )
+
+
+@pytest.mark.parametrize(
+    ("error", "logged", "told"),
+    [
+        (OSError(errno.ENOSPC, "No space left on device"), "OSError (ENOSPC)", FULL),
+        (OSError(errno.EDQUOT, "Disk quota exceeded"), "OSError (EDQUOT)", FULL),
+        (PermissionError(errno.EACCES, "Permission denied"), "PermissionError (EACCES)", OWNER),
+        (OSError(errno.EROFS, "Read-only file system"), "OSError (EROFS)", READ_ONLY),
+    ],
+)
+def test_a_full_or_closed_disk_is_named_in_the_log_and_on_the_form(error, logged, told):
+    # What the kernel answers a write on a full disk, over its quota, into a folder of another
+    # user's, or on a read-only mount (the tests run as root, which no folder refuses).
+    assert describe_error(error) == logged
+    assert unavailable_message(error) == (
+        f"The file could not be stored ({type(error).__name__}), and nothing was saved. {told}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("credentials", "bucket", "told"),
+    [
+        ("wrong:secret", None, "The bucket refused the credentials: check the key and secret"),
+        ("key:secret", "no-such-bucket", "The bucket does not exist: check its name"),
+    ],
+)
+def test_a_bucket_refusing_the_upload_is_named_on_the_form(
+    admin_client, moto_server, use_storage, credentials, bucket, told
+):
+    # moto checks credentials only with IAM authentication on.
+    checking = enable_iam_authentication() if bucket is None else contextlib.nullcontext()
+    bucket = bucket or bucket_on(moto_server)[0].name
+    use_storage(s3_dsn(moto_server, bucket=bucket, credentials=credentials))
+
+    with checking:
+        response = admin_client.post(
+            ADD_URL, {"file": SimpleUploadedFile("report.txt", b"1")}, follow=True
+        )
+
+    assert told in response.text
+    assert not UploadedFile.objects.exists()
 
 
 def test_a_deletion_that_works_leaves_no_record(transactional_db, media_root):
