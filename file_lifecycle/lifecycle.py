@@ -27,23 +27,24 @@ from myapp.configuration.storages import STORAGE_ERRORS, describe_error, error_c
 logger = logging.getLogger(__name__)
 
 STORAGE_DOWN = "The storage service may be down: try again in a moment."
+CREDENTIALS = "The bucket refused the credentials: check the key and secret in DEFAULT_STORAGE_DSN."
 # What the editor reads for a storage's own name of what went wrong (an errno, S3's code).
 CAUSES = {
-    "ENOSPC": "The storage is full: ask whoever runs it to free some space.",
-    "EDQUOT": "The storage is full: ask whoever runs it to free some space.",
-    "EACCES": "The app may not write in the storage's folder: check who owns it.",
-    "EPERM": "The app may not write in the storage's folder: check who owns it.",
+    **dict.fromkeys(
+        ["ENOSPC", "EDQUOT"], "The storage is full: ask whoever runs it to free space."
+    ),
+    **dict.fromkeys(
+        ["EACCES", "EPERM"], "The app may not write in the storage's folder: check who owns it."
+    ),
     "EROFS": "The storage's folder is read-only: check how its volume is mounted.",
     "ENOTDIR": "The storage's folder is not a folder: check that its volume is mounted.",
-    "AccessDenied": "The bucket refused the credentials the right to store files: "
-    "check the bucket's policy for DEFAULT_STORAGE_DSN's key.",
-    "InvalidAccessKeyId": "The bucket refused the credentials: "
-    "check the key and secret in DEFAULT_STORAGE_DSN.",
-    "SignatureDoesNotMatch": "The bucket refused the credentials: "
-    "check the key and secret in DEFAULT_STORAGE_DSN.",
+    "AccessDenied": "The bucket refused the credentials the right to store files: check the "
+    "bucket's policy for DEFAULT_STORAGE_DSN's key.",
+    "InvalidAccessKeyId": CREDENTIALS,
+    "SignatureDoesNotMatch": CREDENTIALS,
     "NoSuchBucket": "The bucket does not exist: check its name in DEFAULT_STORAGE_DSN.",
-    "AccessControlListNotSupported": "The bucket does not allow ACLs: "
-    "add acl=none to DEFAULT_STORAGE_DSN.",
+    "AccessControlListNotSupported": "The bucket does not allow ACLs: add acl=none to "
+    "DEFAULT_STORAGE_DSN.",
 }
 
 

@@ -27,13 +27,15 @@ class Command(BaseCommand):
         "in every storage that a file field uses. With --fix, remove the orphans older than "
         "the grace period, with what interrupted uploads left, and finish pending deletions; "
         "missing files can only be reported. Only names in the app's layout (a folder of 16 "
-        "hex digits, then the name) are ever removed: anything else is listed as foreign and "
-        "left alone. Exits with status 1 when anything found was left unfixed."
+        "hex digits, then the name) are ever removed: anything else is listed and left "
+        "alone. Exits with status 1 when anything found was left unfixed."
     )
 
     def add_arguments(self, parser):
         parser.add_argument(
-            "--fix", action="store_true", help="remove orphaned files and empty folders"
+            "--fix",
+            action="store_true",
+            help="remove orphaned files and empty folders, abort incomplete multipart uploads",
         )
         parser.add_argument(
             "--grace-period",
@@ -82,11 +84,6 @@ class Command(BaseCommand):
         except STORAGE_ERRORS as error:
             raise CommandError(f"Could not list the storage: {describe_error(error)}") from None
         total = len(stored)
-        if not isinstance(storage, FileSystemStorage) and not storage.location:
-            self.stdout.write(
-                f"Listing the whole bucket {storage.bucket_name}, as its DSN names no folder: "
-                "files that other apps keep there are left alone, as not in the app's layout."
-            )
         rows = {}
         for field in fields:
             manager = field.model._default_manager
@@ -104,7 +101,14 @@ class Command(BaseCommand):
             elif self.remove("deleted row's file", deletion.name, storage.delete):
                 deletion.delete()
 
-        for name in sorted(stored.keys() - rows.keys()):
+        orphans = sorted(stored.keys() - rows.keys())
+        whole_bucket = not isinstance(storage, FileSystemStorage) and not storage.location
+        if whole_bucket and not all(LAYOUT.fullmatch(name) for name in orphans):
+            self.stdout.write(
+                f"Listed the whole bucket {storage.bucket_name}, as its DSN names no folder: "
+                "the files there that are not in the app's layout are left alone."
+            )
+        for name in orphans:
             self.settle("orphaned file", name, stored[name], storage.delete)
         try:
             for what, name, modified, remove in list_interrupted_uploads(storage):
