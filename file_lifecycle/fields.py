@@ -66,7 +66,7 @@ class ManagedFileField(models.FileField):
 
     def delete_replaced(self, instance, **kwargs):
         file = getattr(instance, self.attname)
-        if file.replaced:
+        if getattr(file, "replaced", None):  # another field's FieldFile may be assigned
             lifecycle.delete_after_commit(self, file.replaced)
             file.replaced = None
 

@@ -1,8 +1,9 @@
 """A second model with a file field, added as the docs tell a forker to add one (tests/invoices):
 it gets the whole lifecycle by declaring a ManagedFileField, and reconcile_media covers it."""
 
+from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.urls import reverse
+from django.urls import resolve, reverse
 
 from file_lifecycle.models import PendingDeletion
 from tests.helpers import closed_endpoint, reconcile, s3_dsn, storage_errors
@@ -17,6 +18,8 @@ def test_a_second_model_keeps_its_files_in_step_with_its_rows(
     admin_client, invoice_model, media_root, django_capture_on_commit_callbacks
 ):
     add = reverse("admin:invoices_invoice_add")
+    limit = settings.UPLOAD_MAX_SIZE + settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    assert resolve(add).func.request_body_limit == limit  # the front takes a file's body
     pdf = SimpleUploadedFile("invoice.pdf", b"%PDF first")
 
     assert admin_client.post(add, {"number": "2026-1", "pdf": pdf}).status_code == 302
