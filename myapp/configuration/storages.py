@@ -235,7 +235,7 @@ class S3Storage(DSNS3Storage):
     No request asks whether a name is taken before a file is stored (the library's
     AWS_S3_FILE_OVERWRITE=False would): that costs a request per upload, is not atomic, and
     fails (403) with credentials that may not list the bucket. The uploader gives each file a
-    folder of 64 random bits (uploader.models.upload_to_own_folder), which is what keeps
+    folder of 64 random bits (file_lifecycle.fields.own_folder), which is what keeps
     same-named files apart: a million uploads have about one chance in 37 million of ever
     meeting.
     """
