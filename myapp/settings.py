@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     # Before staticfiles, so that runserver leaves static files to WhiteNoise too.
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "file_lifecycle",
     "uploader",
 ]
 

@@ -1,6 +1,5 @@
 import contextlib
 import fcntl
-import importlib
 import itertools
 import json
 import os
@@ -20,13 +19,19 @@ from django.core.management import call_command
 from django.core.signals import request_started
 from django.core.wsgi import get_wsgi_application
 from django.test import override_settings
-from django.urls import clear_url_caches
 from moto.server import ThreadedMotoServer
 
-import myapp.urls
 from myapp.configuration.storages import media_location
 from myapp.serving.front import Front
-from tests.helpers import BASE_DIR, VENV_BIN, asgi_request, dockerfile_instructions, free_port
+from tests.helpers import (
+    BASE_DIR,
+    VENV_BIN,
+    asgi_request,
+    bucket_on,
+    dockerfile_instructions,
+    free_port,
+    reload_urls,
+)
 
 # Every variable the settings read, so that none of the developer's reaches load_settings.
 SETTINGS_VARIABLES = [
@@ -182,15 +187,10 @@ def front_request(settings):
 def debug(settings):
     """Run a test in DEBUG, with the URLs that only DEBUG has."""
     settings.DEBUG = True
-    _reload_urls()
+    reload_urls()
     yield
     settings.DEBUG = False
-    _reload_urls()
-
-
-def _reload_urls():
-    importlib.reload(myapp.urls)
-    clear_url_caches()
+    reload_urls()
 
 
 @pytest.fixture(autouse=True)
@@ -208,6 +208,14 @@ def moto_server():
     server.start()
     yield f"http://127.0.0.1:{port}"
     server.stop()
+
+
+@pytest.fixture
+def s3(moto_server, use_storage):
+    """A bucket on the S3 server that the storage points at; yields (bucket, its DSN)."""
+    bucket, dsn = bucket_on(moto_server)
+    use_storage(dsn)
+    return bucket, dsn
 
 
 @pytest.fixture

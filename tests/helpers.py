@@ -7,6 +7,8 @@ helpers from here (or tests/e2e/app.py), never from a conftest.py or from each o
 
 import asyncio
 import http.client
+import importlib
+import io
 import json
 import os
 import resource
@@ -26,8 +28,11 @@ import boto3
 import pytest
 from asgiref.sync import async_to_sync
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.urls import reverse
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.urls import clear_url_caches, reverse
 
+import myapp.urls
 from tests.postgres import PostgresUnavailable, TemporaryCluster
 from uploader.models import UploadedFile
 
@@ -279,6 +284,12 @@ def postgresql_of_its_own(password=None):
         yield cluster
 
 
+def reload_urls():
+    """Build the URLs anew, as after a change of DEBUG or of the admin's registered models."""
+    importlib.reload(myapp.urls)
+    clear_url_caches()
+
+
 def upload(client, name, content):
     """Add a file through the admin's form, as an editor does; returns its new row."""
     response = client.post(
@@ -288,9 +299,20 @@ def upload(client, name, content):
     return UploadedFile.objects.latest("pk")
 
 
+def reconcile(*args):
+    """Run reconcile_media; return its exit status and what it printed."""
+    output = io.StringIO()
+    try:
+        call_command("reconcile_media", *args, stdout=output)
+    except CommandError as error:
+        return error.returncode, f"{output.getvalue()}{error}\n"
+    return 0, output.getvalue()
+
+
 def storage_errors(caplog):
-    """What the uploader logged of a stored file's life (uploader/lifecycle.py)."""
-    return [record.getMessage() for record in caplog.records if record.name == "uploader.lifecycle"]
+    """What the uploader logged of a stored file's life (file_lifecycle/lifecycle.py)."""
+    logger = "file_lifecycle.lifecycle"
+    return [record.getMessage() for record in caplog.records if record.name == logger]
 
 
 def refuse_inserts(cursor, message, at_commit=False):

@@ -170,7 +170,7 @@ def test_not_ready_when_the_media_folder_cannot_be_made(client, use_storage, tmp
 
     response = client.get("/readyz")
 
-    assert (response.status_code, response.text) == (503, "storage: NotADirectoryError\n")
+    assert (response.status_code, response.text) == (503, "storage: NotADirectoryError (ENOTDIR)\n")
 
 
 def test_not_ready_when_the_server_may_not_write_the_media_folder(use_storage):
@@ -266,7 +266,7 @@ def test_the_server_is_not_ready_while_uploads_cannot_work(
         dsn, failure = dsn.replace(bucket.name, f"{bucket.name}-gone"), b"NoSuchBucket"
     else:
         dsn = (tmp_path / "data" / "media").as_uri() + "/?url=%2Fmedia%2F"
-        failure = b"NotADirectoryError"
+        failure = b"NotADirectoryError (ENOTDIR)"
     environ = image_environ(
         DOMAIN="example.com",
         DEFAULT_DATABASE_DSN=f"sqlite:///{tmp_path / 'db.sqlite3'}",

@@ -17,7 +17,15 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 def project_sample(tmp_path):
     """The project, with mutmut narrowed to myapp/serving/responses.py and static files' tests."""
     copy = tmp_path / "project"
-    for name in ["myapp", "uploader", "tests", "scripts", "manage.py", "pyproject.toml"]:
+    for name in [
+        "myapp",
+        "file_lifecycle",
+        "uploader",
+        "tests",
+        "scripts",
+        "manage.py",
+        "pyproject.toml",
+    ]:
         source = BASE_DIR / name
         if source.is_dir():
             shutil.copytree(source, copy / name, ignore=shutil.ignore_patterns("__pycache__"))

@@ -1,5 +1,6 @@
 """Storage classes that django-storage-url builds from DEFAULT_STORAGE_DSN, by its scheme."""
 
+import errno
 import functools
 import mimetypes
 import os
@@ -88,9 +89,16 @@ def content_headers(name, nosniff=True):
     }
 
 
+def error_code(error):
+    """S3's error code, or the name of an OS error's errno (ENOSPC), if the error has one."""
+    if isinstance(error, ClientError):
+        return error.response.get("Error", {}).get("Code")
+    return errno.errorcode.get(getattr(error, "errno", None))
+
+
 def describe_error(error):
-    """The error's type, and S3's error code: never its text, which may hold hosts and URLs."""
-    code = error.response.get("Error", {}).get("Code") if isinstance(error, ClientError) else None
+    """The error's type and code (error_code): never its text, which may hold hosts and URLs."""
+    code = error_code(error)
     name = type(error).__name__  # boto3 names some after their code: NoSuchBucket
     return f"{name} ({code})" if code and code != name else name
 
@@ -276,7 +284,7 @@ class S3Storage(DSNS3Storage):
     No request asks whether a name is taken before a file is stored (the library's
     AWS_S3_FILE_OVERWRITE=False would): that costs a request per upload, is not atomic, and
     fails (403) with credentials that may not list the bucket. The uploader gives each file a
-    folder of 64 random bits (uploader.models.upload_to_own_folder), which is what keeps
+    folder of 64 random bits (file_lifecycle.fields.own_folder), which is what keeps
     same-named files apart: a million uploads have about one chance in 37 million of ever
     meeting.
     """

@@ -3,9 +3,9 @@ from pathlib import Path
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
 from django.contrib import admin
-from django.urls import reverse
+from django.urls import resolve, reverse
 
-from tests.helpers import upload
+from tests.helpers import closed_endpoint, s3_dsn, upload
 from tests.uploader.factories import UploadedFileFactory
 from uploader.models import UploadedFile
 
@@ -124,3 +124,34 @@ def test_the_admin_views_take_djangos_arguments_by_position_or_by_name(rf, admin
 
     for title, page in pages.items():
         assert f"<h1>{title}</h1>" in page.render().text
+
+
+@pytest.mark.parametrize(("view", "args"), [("add", []), ("change", [1])])
+def test_the_upload_forms_take_a_body_as_large_as_a_file_and_its_form(settings, view, args):
+    # The ASGI front refuses larger bodies unread; any other URL takes a form's size only.
+    match = resolve(reverse(f"admin:uploader_uploadedfile_{view}", args=args))
+
+    assert match.func.request_body_limit == (
+        settings.UPLOAD_MAX_SIZE + settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    )
+
+
+def test_other_admin_pages_take_no_larger_body():
+    match = resolve(reverse("admin:uploader_uploadedfile_changelist"))
+
+    assert not hasattr(match.func, "request_body_limit")
+
+
+def test_saving_the_form_without_a_new_file_does_not_check_the_stored_one_again(
+    admin_client, settings, use_storage
+):
+    uploaded = UploadedFileFactory(file__data=b"x" * 2000)
+    settings.UPLOAD_MAX_SIZE = 1000  # lowered since
+    use_storage(s3_dsn(closed_endpoint()))  # any call to the storage would now fail
+
+    response = admin_client.post(
+        reverse("admin:uploader_uploadedfile_change", args=[uploaded.pk]), {}
+    )
+
+    assert response.status_code == 302
+    assert UploadedFile.objects.get().file.name == uploaded.file.name

@@ -17,6 +17,11 @@ def stored_files(root):
     return sorted(path for path in root.rglob("*") if path.is_file())
 
 
+def form_error_codes(response):
+    """The codes of the file field's errors on the admin's form, part of its interface."""
+    return [error.code for error in response.context["adminform"].form.errors.as_data()["file"]]
+
+
 def test_too_large_files_get_a_form_error_and_are_not_stored(admin_client, settings, media_root):
     settings.UPLOAD_MAX_SIZE = 1000
 
@@ -24,6 +29,7 @@ def test_too_large_files_get_a_form_error_and_are_not_stored(admin_client, setti
 
     assert response.status_code == 200
     assert "This file is 1001\xa0bytes; files can be 1000\xa0bytes at most." in response.text
+    assert form_error_codes(response) == ["too_large"]
     assert not UploadedFile.objects.exists()
     assert stored_files(media_root) == []
 
@@ -93,6 +99,7 @@ def test_names_that_cleaning_would_empty_get_a_form_error(admin_client, media_ro
         f"This file&#x27;s name has no letters or digits that can be kept ({name}): rename the "
         "file, e.g. to report.pdf, and upload it again."
     ) in response.text
+    assert form_error_codes(response) == ["unusable_name"]
     assert not UploadedFile.objects.exists()
     assert not media_root.exists()
 
@@ -145,7 +152,7 @@ def test_a_folder_that_cannot_take_files_saves_nothing_and_says_so(admin_client,
 
     assert (
         "The file could not be stored (NotADirectoryError), and nothing was saved. "
-        "The storage service may be down: try again in a moment."
+        "The storage&#x27;s folder is not a folder: check that its volume is mounted."
     ) in response.text
     assert not UploadedFile.objects.exists()
     assert media_root.read_text() == "not a folder"

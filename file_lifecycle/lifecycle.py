@@ -1,8 +1,9 @@
 """A stored file's life, top to bottom, kept in step with its row.
 
-1. store(): a new upload is stored under its final name before its row is written. If the
-   storage fails, whatever it may have kept under that name is removed again and the editor
-   is told (StorageUnavailable): nothing is saved.
+1. store(): a new file is stored under its final name before its row is written (Django's
+   FileField.pre_save calls it, through ManagedFieldFile.save). If the storage fails, whatever
+   it may have kept under that name is removed again and the editor is told, in words that
+   name the cause (StorageUnavailable): nothing is saved.
 2. file_operations(): if the row, or the transaction around it, then fails (as late as its
    commit), the stored file is removed: no row will ever point at it.
 3. delete_after_commit(): a deleted or replaced file is listed as a PendingDeletion in the
@@ -11,63 +12,72 @@
 4. A deletion the storage refuses is logged, stays listed, and the admin tells the editor
    (FileOperations.failed_deletions); `manage.py reconcile_media --fix` finishes it later.
 
-Each failure is logged with the file's name and the error's type, never the error's text.
+Each failure is logged with the file's name and the error's type and code, never its text.
 """
 
 import contextvars
 import logging
 from contextlib import contextmanager
 
-from django.apps import apps
 from django.db import transaction
 
-from myapp.configuration.storages import STORAGE_ERRORS, describe_error
+from file_lifecycle.models import PendingDeletion, field_label
+from myapp.configuration.storages import STORAGE_ERRORS, describe_error, error_code
 
 logger = logging.getLogger(__name__)
+
+STORAGE_DOWN = "The storage service may be down: try again in a moment."
+CREDENTIALS = "The bucket refused the credentials: check the key and secret in DEFAULT_STORAGE_DSN."
+# What the editor reads for a storage's own name of what went wrong (an errno, S3's code).
+CAUSES = {
+    **dict.fromkeys(
+        ["ENOSPC", "EDQUOT"], "The storage is full: ask whoever runs it to free space."
+    ),
+    **dict.fromkeys(
+        ["EACCES", "EPERM"], "The app may not write in the storage's folder: check who owns it."
+    ),
+    "EROFS": "The storage's folder is read-only: check how its volume is mounted.",
+    "ENOTDIR": "The storage's folder is not a folder: check that its volume is mounted.",
+    "AccessDenied": "The bucket refused the credentials the right to store files: check the "
+    "bucket's policy for DEFAULT_STORAGE_DSN's key.",
+    "InvalidAccessKeyId": CREDENTIALS,
+    "SignatureDoesNotMatch": CREDENTIALS,
+    "NoSuchBucket": "The bucket does not exist: check its name in DEFAULT_STORAGE_DSN.",
+    "AccessControlListNotSupported": "The bucket does not allow ACLs: add acl=none to "
+    "DEFAULT_STORAGE_DSN.",
+}
 
 
 class StorageUnavailable(Exception):
     """The storage could not keep an uploaded file; the message says so in a user's words."""
 
 
-def store(instance, field_name):
-    """Store a model's new file under its final name, chosen first so that a failure can undo
-    it, and return the name of the file it replaces, if any.
+def store(storage, name, content, max_length):
+    """Store a new file under its final name, chosen first so that a failure can undo it;
+    return that name.
 
     The storage may have kept the file although it answered with an error (an answer lost on
     the way back, a time-out after the last byte): whatever the error, the name is removed
     again. If that fails too, reconcile_media finds the file.
     """
-    file = getattr(instance, field_name)
-    # Django's own mark of an upload not yet stored, which FileField.pre_save reads too.
-    if not file or file._committed:
-        return None
-    replaced = None
-    if instance.pk:
-        rows = type(instance)._default_manager.filter(pk=instance.pk)
-        replaced = rows.values_list(field_name, flat=True).first()
-    field, storage = file.field, file.storage
-    name = field.generate_filename(instance, file.name)
-    name = storage.get_available_name(name, max_length=field.max_length)
+    name = storage.get_available_name(name, max_length=max_length)
     try:
-        name = storage.save(name, file.file, max_length=field.max_length)
+        name = storage.save(name, content, max_length=max_length)
     except BaseException as error:
         log_failure("store", name, error)
         remove_quietly(storage, name)
         if isinstance(error, STORAGE_ERRORS):
             raise StorageUnavailable(unavailable_message(error)) from error
         raise
-    file.name = name
-    file._committed = True
     operations = _current.get()
     if operations is not None:
         operations.stored.append((storage, name))
-    return replaced if replaced != name else None
+    return name
 
 
 class FileOperations:
     """What became of stored files within one change of rows (the admin's request, or one
-    save): the files stored, and the (name, error) of each deletion the storage refused."""
+    block of a view): the files stored, and the (name, error) of each deletion refused."""
 
     def __init__(self):
         self.stored = []
@@ -96,15 +106,15 @@ def file_operations():
         _current.reset(token)
 
 
-def delete_after_commit(storage, name):
-    """List a stored file for deletion in the current transaction, and delete it from the
-    storage once that commits, never before; if the storage fails then, it stays listed."""
-    pending = apps.get_model("uploader", "PendingDeletion").objects.create(name=name)
+def delete_after_commit(field, name):
+    """List a field's stored file for deletion in the current transaction, and delete it from
+    the storage once that commits, never before; if the storage fails then, it stays listed."""
+    pending = PendingDeletion.objects.create(name=name, field=field_label(field))
     operations = _current.get()
 
     def delete():
         try:
-            storage.delete(name)
+            field.storage.delete(name)
         except STORAGE_ERRORS as error:
             log_failure("delete", name, error)
             if operations is not None:
@@ -129,7 +139,7 @@ def log_failure(action, name, error):
 
 
 def unavailable_message(error):
-    message = f"The file could not be stored ({type(error).__name__}), and nothing was saved."
-    if "AccessControlListNotSupported" in str(error):
-        return f"{message} The bucket does not allow ACLs: add acl=none to DEFAULT_STORAGE_DSN."
-    return f"{message} The storage service may be down: try again in a moment."
+    return (
+        f"The file could not be stored ({type(error).__name__}), and nothing was saved. "
+        f"{CAUSES.get(error_code(error), STORAGE_DOWN)}"
+    )

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class FileLifecycleConfig(AppConfig):
+    name = "file_lifecycle"
+    verbose_name = "Stored files"

@@ -1,0 +1,31 @@
+import pytest
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+
+BEFORE = [("uploader", "0002_pendingdeletion"), ("file_lifecycle", "0001_initial")]
+AFTER = [("uploader", "0003_pendingdeletion_moved_to_file_lifecycle")]
+
+
+def migrate(targets):
+    executor = MigrationExecutor(connection)
+    executor.migrate(targets)
+    return executor.loader.project_state(targets).apps
+
+
+@pytest.mark.django_db(transaction=True)
+def test_pending_deletions_move_to_file_lifecycle_with_their_rows():
+    # Listed before the upgrade: their files must still be deleted after it.
+    old = migrate(BEFORE).get_model("uploader", "PendingDeletion")
+    old.objects.create(name="0123456789abcdef/report.pdf")
+    try:
+        new = migrate(AFTER).get_model("file_lifecycle", "PendingDeletion")
+        assert list(new.objects.values_list("name", "field")) == [
+            ("0123456789abcdef/report.pdf", "uploader.UploadedFile.file")
+        ]
+
+        reverted = migrate(BEFORE)  # and back, as `migrate uploader 0002` would
+        old = reverted.get_model("uploader", "PendingDeletion")
+        assert list(old.objects.values_list("name", flat=True)) == ["0123456789abcdef/report.pdf"]
+        assert not reverted.get_model("file_lifecycle", "PendingDeletion").objects.exists()
+    finally:
+        migrate(AFTER)
