@@ -26,6 +26,8 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 MUTANTS = BASE_DIR / "mutants"
 SURVIVORS_FILE = BASE_DIR / "docs" / "mutation-survivors.md"
 MUTMUT = Path(sys.executable).parent / "mutmut"
+# Where mutation_plugin.py is, for pytest's -p ([tool.mutmut] in pyproject.toml).
+PLUGIN_DIR = Path(__file__).resolve().parent
 # A mutant is caught when a test fails, or runs out of time (a mutated loop that never ends).
 CAUGHT = {"killed", "timeout", "caught by type check"}
 # Never run: skipped by mutmut, or left out by the names asked for.
@@ -34,13 +36,14 @@ SPINNER = re.compile("^[\u2800-\u28ff]")
 
 
 def run_mutmut(names, jobs):
-    # The pytest runs share what tests/conftest.py keeps in TEST_SHARED_DIR: static files,
-    # collected by the first run (again each time, for the Django of the day), and a test
-    # database per mutant running at once.
+    # The pytest runs load scripts/mutation_plugin.py, and share what it keeps in
+    # TEST_SHARED_DIR: static files, collected by the first run (again each time, for the
+    # Django of the day), and a test database per mutant running at once.
     shared = MUTANTS / "shared"
     shutil.rmtree(shared / "staticfiles", ignore_errors=True)
     shared.mkdir(parents=True, exist_ok=True)
-    environ = {**os.environ, "TEST_SHARED_DIR": str(shared)}
+    python_path = os.pathsep.join(filter(None, [str(PLUGIN_DIR), os.environ.get("PYTHONPATH")]))
+    environ = {**os.environ, "TEST_SHARED_DIR": str(shared), "PYTHONPATH": python_path}
     command = [MUTMUT, "run", "--max-children", str(jobs), *names]
     with subprocess.Popen(
         command, cwd=BASE_DIR, env=environ, stdout=subprocess.PIPE, text=True, errors="replace"
