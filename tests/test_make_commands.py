@@ -195,10 +195,16 @@ def test_make_run_serves_the_admin_with_its_styles_in_debug_and_with_debug_off(t
             ],
             cwd=project,
             env={
-                name: value
-                for name, value in os.environ.items()
-                if name not in {"MAKEFLAGS", "MAKELEVEL", "MFLAGS", "SECRET_KEY", "DOMAIN"}
-                and not name.startswith("SECURE_")
+                **{
+                    name: value
+                    for name, value in os.environ.items()
+                    if name not in {"MAKEFLAGS", "MAKELEVEL", "MFLAGS", "SECRET_KEY", "DOMAIN"}
+                    and not name.startswith("SECURE_")
+                },
+                # As a fresh clone has it: no service (never the tests' database).
+                "DEFAULT_DATABASE_DSN": "",
+                "DATABASE_URL": "",
+                "DEFAULT_STORAGE_DSN": "",
             },
             stdout=output,
             stderr=subprocess.STDOUT,
