@@ -15,11 +15,13 @@ PORT ?= 8000
 # collect. `make run DJANGO_DEBUG=False` runs the production settings instead, over plain HTTP
 # on your machine: it collects the static files, and sets what the platform would (a secret key
 # made for the run, DOMAIN) and what plain HTTP needs (no HTTPS redirect, no HSTS), unless you
-# set them. DEBUG_OFF: DJANGO_DEBUG is one of the false values myapp/configuration/environment.py reads.
+# set them. DEBUG_OFF: DJANGO_DEBUG is one of the false values that
+# myapp/configuration/environment.py reads.
 DEBUG_OFF := $(filter false 0 no off,$(shell echo '$(DJANGO_DEBUG)' | tr '[:upper:]' '[:lower:]'))
 run: export DJANGO_DEBUG ?= True
 ifneq ($(DEBUG_OFF),)
-run: export SECRET_KEY ?= $(shell $(PYTHON) -c "import secrets; print(secrets.token_urlsafe(50))")
+RUN_SECRET_KEY := $(shell $(PYTHON) -c "import secrets; print(secrets.token_urlsafe(50))")
+run: export SECRET_KEY ?= $(RUN_SECRET_KEY)
 run: export DOMAIN ?= $(if $(filter 0.0.0.0 ::,$(HOST)),localhost,$(HOST))
 run: export SECURE_SSL_REDIRECT ?= False
 run: export SECURE_HSTS_SECONDS ?= 0

@@ -80,7 +80,14 @@ def collected(folder, environ):
     result = subprocess.run(
         [*collect, "-p", "mutation_plugin", BASE_DIR / "tests" / "test_reporting.py"],
         cwd=folder,
-        env={**environ, "PYTHONPATH": str(BASE_DIR / "scripts"), "TEST_SHARED_DIR": str(folder)},
+        env={
+            **environ,
+            # Under make mutation, mutants/ has no scripts/: its PYTHONPATH has the plugin.
+            "PYTHONPATH": os.pathsep.join(
+                [str(BASE_DIR / "scripts"), environ.get("PYTHONPATH", "")]
+            ),
+            "TEST_SHARED_DIR": str(folder),
+        },
         capture_output=True,
         text=True,
         check=True,
