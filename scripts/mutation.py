@@ -83,7 +83,8 @@ def score_table(statuses):
     counts = defaultdict(Counter)
     for mutant, status in statuses.items():
         counts[module_path(mutant)][status] += 1
-    lines = [f"{'module':<28} {'caught':>7} {'run':>5} {'score':>6}  not caught"]
+    width = max(len("module"), *map(len, counts))
+    lines = [f"{'module':<{width}} {'caught':>7} {'run':>5} {'score':>6}  not caught"]
     for module, count in sorted(counts.items()):
         run = sum(n for status, n in count.items() if status not in NOT_RUN)
         caught = sum(count[status] for status in CAUGHT)
@@ -91,7 +92,7 @@ def score_table(statuses):
             f"{n} {status}" for status, n in sorted(count.items()) if status not in CAUGHT | NOT_RUN
         )
         score = f"{100 * caught / run:5.1f}%" if run else "    -"
-        lines.append(f"{module:<28} {caught:>7} {run:>5} {score:>6}  {missed}")
+        lines.append(f"{module:<{width}} {caught:>7} {run:>5} {score:>6}  {missed}")
     return lines
 
 
