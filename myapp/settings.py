@@ -192,6 +192,9 @@ AXES_FAILURE_LIMIT = 5
 AXES_COOLOFF_TIME = timedelta(minutes=15)
 AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
 AXES_RESET_ON_SUCCESS = True
+# No banner at every start (a configuration mistake stays one line); failures and lockouts are
+# still logged, with the account and the client.
+AXES_VERBOSE = False
 AXES_COOLOFF_MESSAGE = (
     "Too many failed logins from here or for this account: logging in is locked for "
     f"{AXES_COOLOFF_TIME.seconds // 60} minutes. Try again then, or ask an administrator to "
