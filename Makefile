@@ -8,17 +8,36 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test mutation superuser manage lint format benchmark requirements clean
+.PHONY: run run-checks test mutation superuser manage lint format benchmark requirements clean
 
 # Local development: DEBUG on, embedded SQLite and data/media unless a DSN says otherwise.
+# In DEBUG, WhiteNoise serves static files from the apps' folders as they change: nothing to
+# collect. `make run DJANGO_DEBUG=False` runs the production settings instead, over plain HTTP
+# on your machine: it collects the static files, and sets what the platform would (a secret key
+# made for the run, DOMAIN) and what plain HTTP needs (no HTTPS redirect, no HSTS), unless you
+# set them. DEBUG_OFF: DJANGO_DEBUG is one of the false values that
+# myapp/configuration/environment.py reads.
+DEBUG_OFF := $(filter false 0 no off,$(shell echo '$(DJANGO_DEBUG)' | tr '[:upper:]' '[:lower:]'))
 run: export DJANGO_DEBUG ?= True
-run: $(VENV)/.run-installed
+ifneq ($(DEBUG_OFF),)
+RUN_SECRET_KEY := $(shell $(PYTHON) -c "import secrets; print(secrets.token_urlsafe(50))")
+run: export SECRET_KEY ?= $(RUN_SECRET_KEY)
+run: export DOMAIN ?= $(if $(filter 0.0.0.0 ::,$(HOST)),localhost,$(HOST))
+run: export SECURE_SSL_REDIRECT ?= False
+run: export SECURE_HSTS_SECONDS ?= 0
+endif
+run: run-checks $(VENV)/.run-installed
 	mkdir -p data/media
 	$(BIN)/python manage.py migrate --no-input
-	$(BIN)/python manage.py collectstatic --no-input --verbosity 0
+	$(if $(DEBUG_OFF),$(BIN)/python manage.py collectstatic --no-input --verbosity 0)
 	@echo "Serving at http://$(HOST):$(PORT)/admin/"
 	$(BIN)/uvicorn myapp.asgi:application --host $(HOST) --port $(PORT) \
 		--reload --reload-dir myapp --reload-dir uploader
+
+# Before make run builds or starts anything: the port is free, and no file it writes belongs
+# to another user (a make run as root leaves such files): one line each (scripts/check-run.py).
+run-checks:
+	@$(PYTHON) scripts/check-run.py --host $(HOST) --port $(PORT) $(VENV) staticfiles data
 
 # An admin account for `make run`: asked for, or taken from DJANGO_SUPERUSER_USERNAME,
 # DJANGO_SUPERUSER_PASSWORD and DJANGO_SUPERUSER_EMAIL when they are set.

@@ -9,6 +9,7 @@ The readers (get_value, get_boolean...) turn a mistaken value into a one-line er
 https://docs.djangoproject.com/en/5.2/ref/settings/
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 from django_storage_url import register_storage_class
@@ -176,6 +177,39 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 256 * 1024
 # https://docs.djangoproject.com/en/5.2/ref/settings/#default-auto-field
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+
+# --- Login attempts (django-axes), beyond the tutorial ---------------------------------------
+# https://django-axes.readthedocs.io/en/latest/4_configuration.html
+# After AXES_FAILURE_LIMIT wrong passwords in a row, from one client (any account) or for one
+# account (from any client), logging in is refused for AXES_COOLOFF_TIME, the right password
+# too, with a page that says how to get back in: wait, or an administrator runs
+# `python manage.py axes_reset_username NAME` (axes_reset_ip ADDRESS for a client).
+INSTALLED_APPS += ["axes"]
+# Last, as django-axes requires: it turns a refused login into its lockout page.
+MIDDLEWARE += ["axes.middleware.AxesMiddleware"]
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out login
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = 5
+AXES_COOLOFF_TIME = timedelta(minutes=15)
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_RESET_ON_SUCCESS = True
+# No banner at every start (a configuration mistake stays one line); failures and lockouts are
+# still logged, with the account and the client.
+AXES_VERBOSE = False
+AXES_COOLOFF_MESSAGE = (
+    "Too many failed logins from here or for this account: logging in is locked for "
+    f"{AXES_COOLOFF_TIME.seconds // 60} minutes. Try again then, or ask an administrator to "
+    "unlock your account with: python manage.py axes_reset_username YOUR_USER_NAME"
+)
+# Behind the platform's router every request comes from the router's address: the client's is
+# the last one in X-Forwarded-For, which the router appends. Without the router (make run),
+# a client can choose that address itself: then only the limit per account holds.
+AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"]
+AXES_IPWARE_PROXY_ORDER = "right-most"
+# --- end of login attempts -------------------------------------------------------------------
 
 
 # Production hardening, beyond the tutorial: what `manage.py check --deploy` asks for.

@@ -26,6 +26,8 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 MUTANTS = BASE_DIR / "mutants"
 SURVIVORS_FILE = BASE_DIR / "docs" / "mutation-survivors.md"
 MUTMUT = Path(sys.executable).parent / "mutmut"
+# Where mutation_plugin.py is, for pytest's -p ([tool.mutmut] in pyproject.toml).
+PLUGIN_DIR = Path(__file__).resolve().parent
 # A mutant is caught when a test fails, or runs out of time (a mutated loop that never ends).
 CAUGHT = {"killed", "timeout", "caught by type check"}
 # Never run: skipped by mutmut, or left out by the names asked for.
@@ -34,13 +36,14 @@ SPINNER = re.compile("^[\u2800-\u28ff]")
 
 
 def run_mutmut(names, jobs):
-    # The pytest runs share what tests/conftest.py keeps in TEST_SHARED_DIR: static files,
-    # collected by the first run (again each time, for the Django of the day), and a test
-    # database per mutant running at once.
+    # The pytest runs load scripts/mutation_plugin.py, and share what it keeps in
+    # TEST_SHARED_DIR: static files, collected by the first run (again each time, for the
+    # Django of the day), and a test database per mutant running at once.
     shared = MUTANTS / "shared"
     shutil.rmtree(shared / "staticfiles", ignore_errors=True)
     shared.mkdir(parents=True, exist_ok=True)
-    environ = {**os.environ, "TEST_SHARED_DIR": str(shared)}
+    python_path = os.pathsep.join(filter(None, [str(PLUGIN_DIR), os.environ.get("PYTHONPATH")]))
+    environ = {**os.environ, "TEST_SHARED_DIR": str(shared), "PYTHONPATH": python_path}
     command = [MUTMUT, "run", "--max-children", str(jobs), *names]
     with subprocess.Popen(
         command, cwd=BASE_DIR, env=environ, stdout=subprocess.PIPE, text=True, errors="replace"
@@ -80,7 +83,8 @@ def score_table(statuses):
     counts = defaultdict(Counter)
     for mutant, status in statuses.items():
         counts[module_path(mutant)][status] += 1
-    lines = [f"{'module':<28} {'caught':>7} {'run':>5} {'score':>6}  not caught"]
+    width = max(len("module"), *map(len, counts))
+    lines = [f"{'module':<{width}} {'caught':>7} {'run':>5} {'score':>6}  not caught"]
     for module, count in sorted(counts.items()):
         run = sum(n for status, n in count.items() if status not in NOT_RUN)
         caught = sum(count[status] for status in CAUGHT)
@@ -88,7 +92,7 @@ def score_table(statuses):
             f"{n} {status}" for status, n in sorted(count.items()) if status not in CAUGHT | NOT_RUN
         )
         score = f"{100 * caught / run:5.1f}%" if run else "    -"
-        lines.append(f"{module:<28} {caught:>7} {run:>5} {score:>6}  {missed}")
+        lines.append(f"{module:<{width}} {caught:>7} {run:>5} {score:>6}  {missed}")
     return lines
 
 

@@ -1,7 +1,4 @@
 import contextlib
-import fcntl
-import itertools
-import json
 import os
 import runpy
 import secrets
@@ -10,11 +7,9 @@ import socket
 import subprocess
 import threading
 import urllib.parse
-from pathlib import Path
 
 import pytest
 from a2wsgi import WSGIMiddleware
-from django.conf import settings as django_settings
 from django.core.management import call_command
 from django.core.signals import request_started
 from django.core.wsgi import get_wsgi_application
@@ -90,56 +85,24 @@ def media_root(use_storage, tmp_path):
 
 @pytest.fixture(scope="session")
 def static_root(tmp_path_factory):
-    """Static files collected once, as the Docker build does, for every test to serve.
-
-    make mutation starts pytest once per mutant: its runs share the files the first one
-    collected in TEST_SHARED_DIR (collecting takes seconds, the tests of a mutant often less).
-    """
-    shared = os.environ.get("TEST_SHARED_DIR")
-    static_root = Path(shared, "staticfiles") if shared else tmp_path_factory.mktemp("static")
-    # make mutation empties the folder at each start, so that its first run collects.
-    if not (static_root / "staticfiles.json").exists():
-        with override_settings(STATIC_ROOT=static_root):
-            call_command("collectstatic", interactive=False, verbosity=0)
+    """Static files collected once, as the Docker build does, for every test to serve."""
+    static_root = tmp_path_factory.mktemp("static")
+    with override_settings(STATIC_ROOT=static_root):
+        call_command("collectstatic", interactive=False, verbosity=0)
     return static_root
 
 
-# The test database of each process of a make mutation run: {process id: (number, lock fd)}.
-_test_databases = {}
+# A test that hangs fails after pyproject.toml's `timeout` (pytest-timeout) instead of holding
+# the run; tests that start servers (marked slow or browser) get this long. A test's own
+# @pytest.mark.timeout wins.
+SLOW_TEST_TIMEOUT = 600
 
 
-@pytest.fixture(scope="session")
-def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
-    """make mutation runs mutants side by side (mutmut forks a process for each), sharing
-    TEST_SHARED_DIR: a process takes the lowest test database number whose lock no running
-    process holds, and keeps it, with its database (--reuse-db), for its later runs."""
-    shared = os.environ.get("TEST_SHARED_DIR")
-    if not shared:
-        return
-    if os.getpid() not in _test_databases:
-        for number in itertools.count():
-            lock = os.open(Path(shared, f"database-{number}.lock"), os.O_WRONLY | os.O_CREAT)
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                os.close(lock)
-                continue
-            _test_databases[os.getpid()] = number, lock
-            break
-    number, _ = _test_databases[os.getpid()]
-    database = django_settings.DATABASES["default"]
-    database.setdefault("TEST", {})["NAME"] = f"test_{database['NAME']}_{number}"
-
-
-@pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(items):
-    """make mutation runs a mutant's tests until one fails, in no particular order (mutmut's):
-    here the quickest first, as mutmut's first run timed them, so that a mutant that a quick
-    test catches is not kept waiting for the slow ones to pass first."""
-    stats = Path("mutmut-stats.json")  # mutmut runs pytest in its copy, mutants/
-    if "MUTANT_UNDER_TEST" in os.environ and stats.exists():
-        durations = json.loads(stats.read_text())["duration_by_test"]
-        items.sort(key=lambda item: durations.get(item.nodeid, 0))
+    for item in items:
+        slow = item.get_closest_marker("slow") or item.get_closest_marker("browser")
+        if slow and not item.get_closest_marker("timeout"):
+            item.add_marker(pytest.mark.timeout(SLOW_TEST_TIMEOUT))
 
 
 @pytest.fixture(autouse=True)

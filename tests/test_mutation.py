@@ -63,14 +63,16 @@ def test_mutation_run_scores_a_module_and_lists_its_survivors(project_sample):
     )
 
     assert result.returncode == 0, result.stdout + result.stderr
-    score = re.search(r"^myapp/responses\.py +(\d+) +(\d+) +([\d.]+)%", result.stdout, re.M)
+    score = re.search(r"^myapp/serving/responses\.py +(\d+) +(\d+) +([\d.]+)%", result.stdout, re.M)
     assert score, result.stdout
     caught, run = int(score[1]), int(score[2])
     assert 0 < caught <= run
     # Only the narrowed module is mutated.
-    assert not re.search(r"^(myapp/(?!responses)|uploader/)", result.stdout, re.M)
+    assert not re.search(r"^(myapp/(?!serving/responses)|uploader/)", result.stdout, re.M)
     # A survivor is listed with its change, and without a reason when the file gives none.
-    survivors = re.findall(r"^  (myapp\.responses\.\S+) \[survived\]: (.*)$", result.stdout, re.M)
+    survivors = re.findall(
+        r"^  (myapp\.serving\.responses\.\S+) \[survived\]: (.*)$", result.stdout, re.M
+    )
     assert len(survivors) == run - caught
     if survivors:
         assert survivors[0][1].startswith("NO REASON GIVEN")
@@ -80,12 +82,20 @@ def test_mutation_run_scores_a_module_and_lists_its_survivors(project_sample):
 
 
 def collected(folder, environ):
-    """The order pytest would run tests/test_reporting.py's tests in, started in folder."""
+    """The order pytest would run tests/test_reporting.py's tests in, started in folder with
+    make mutation's plugin."""
     collect = [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider"]
     result = subprocess.run(
-        [*collect, BASE_DIR / "tests" / "test_reporting.py"],
+        [*collect, "-p", "mutation_plugin", BASE_DIR / "tests" / "test_reporting.py"],
         cwd=folder,
-        env=environ,
+        env={
+            **environ,
+            # Under make mutation, mutants/ has no scripts/: its PYTHONPATH has the plugin.
+            "PYTHONPATH": os.pathsep.join(
+                [str(BASE_DIR / "scripts"), environ.get("PYTHONPATH", "")]
+            ),
+            "TEST_SHARED_DIR": str(folder),
+        },
         capture_output=True,
         text=True,
         check=True,
@@ -106,3 +116,9 @@ def test_a_mutants_quickest_tests_run_first(tmp_path, monkeypatch):
         "MUTANT_UNDER_TEST": "myapp.configuration.reporting.x_mask_credentials__mutmut_1",
     }
     assert collected(tmp_path, under_mutmut) == in_file_order[::-1]
+
+
+def test_a_forkers_conftest_holds_no_mutation_testing():
+    conftest = (BASE_DIR / "tests" / "conftest.py").read_text()
+
+    assert not re.search(r"mutmut|MUTANT|TEST_SHARED_DIR", conftest)

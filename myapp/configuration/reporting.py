@@ -81,7 +81,8 @@ def is_raw_header(value):
 def mask_credentials(value):
     """The value, or its text with credentials masked if it holds any."""
     try:
-        text = value if isinstance(value, str) else repr(value)
+        # str(): a lazy string (django-axes's settings hold some) passes isinstance as one.
+        text = str(value) if isinstance(value, str) else repr(value)
     except Exception:  # a half-built object whose repr fails: the report says so itself
         return value
     masked = SECRET_VALUE.sub(r"\1********", URL_PASSWORD.sub(r"\1********", text))
