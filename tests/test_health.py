@@ -8,7 +8,6 @@ import wsgiref.util
 from pathlib import Path
 
 import pytest
-from asgiref.sync import async_to_sync
 from django.db import connection
 
 from myapp.serving import health
@@ -33,44 +32,6 @@ def test_liveness_needs_no_database_and_no_allowed_host(client):
         "ok\n",
         "text/plain",
     )
-
-
-def test_liveness_over_asgi(async_client):
-    response = async_to_sync(async_client.get)("/healthz", headers={"host": "10.1.2.3"})
-
-    assert (response.status_code, response.text) == (200, "ok\n")
-
-
-@pytest.fixture
-def async_middleware(settings):
-    """Django's ASGI handler with only async-capable middleware, so that the health checks run
-    on the event loop. (The project's stack has sync-only middleware, and myapp/asgi.py runs
-    Django's WSGI handler: there the synchronous path answers.)"""
-    settings.MIDDLEWARE = [
-        "myapp.serving.health.HealthCheckMiddleware",
-        "django.middleware.common.CommonMiddleware",
-    ]
-
-
-@pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize(
-    ("path", "answer"),
-    # Any other path goes on to Django, which refuses the probe's Host header.
-    [("/healthz", (200, "ok\n")), ("/readyz", (200, "ready\n")), ("/admin/", (400, None))],
-)
-def test_probes_answered_on_the_event_loop(async_client, async_middleware, path, answer):
-    response = async_to_sync(async_client.get)(path, headers={"host": "10.1.2.3"})
-
-    assert (response.status_code, response.text if answer[1] else None) == answer
-
-
-@pytest.mark.django_db(transaction=True)
-def test_not_ready_on_the_event_loop_names_what_fails(async_client, async_middleware, use_storage):
-    use_storage(s3_dsn(closed_endpoint()))
-
-    response = async_to_sync(async_client.get)("/readyz")
-
-    assert (response.status_code, response.text) == (503, "storage: EndpointConnectionError\n")
 
 
 @pytest.mark.django_db

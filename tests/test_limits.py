@@ -13,6 +13,7 @@ import time
 
 import pytest
 import uvicorn
+from django.urls import resolve
 
 from myapp.serving import connections
 from tests.helpers import free_port, image_environ, running_server
@@ -20,6 +21,7 @@ from tests.helpers import free_port, image_environ, running_server
 UPLOAD_MAX_SIZE = 10**6
 FORM_LIMIT = 2_621_440  # Django's DATA_UPLOAD_MAX_MEMORY_SIZE, which the project keeps
 UPLOAD_URL = "/admin/uploader/uploadedfile/add/"
+CHANGE_URL = "/admin/uploader/uploadedfile/1/change/"
 GIB = 2**30
 
 
@@ -74,9 +76,8 @@ def test_an_upload_over_the_limit_and_its_form_is_refused_before_it_is_read(serv
 
     assert status == 413
     assert text == (
-        "Content Too Large: files can be 976.6\xa0KB (1,000,000 bytes) at most; this request's "
-        f"body is {length:,} bytes, over the {UPLOAD_MAX_SIZE + FORM_LIMIT:,} that such a "
-        "file and its form may take.\n"
+        f"Content Too Large: this URL takes a body of {UPLOAD_MAX_SIZE + FORM_LIMIT:,} bytes "
+        f"at most; this request's is {length:,} bytes.\n"
     )
     assert list(temporary.iterdir()) == []
 
@@ -240,8 +241,14 @@ def get_status(port, path):
 
 
 @pytest.fixture
-def upload_limit(settings):
-    settings.UPLOAD_MAX_SIZE = UPLOAD_MAX_SIZE
+def upload_limit():
+    """What the upload form's views take (uploader/admin.py): a file and its form."""
+    return resolve(UPLOAD_URL).func.request_body_limit
+
+
+def test_the_upload_views_take_a_file_and_its_form(settings, upload_limit):
+    assert upload_limit == settings.UPLOAD_MAX_SIZE + FORM_LIMIT
+    assert resolve(CHANGE_URL).func.request_body_limit == upload_limit
 
 
 @pytest.mark.parametrize("path", ["/healthz", "/admin/login/", "/static/admin/css/base.css"])
@@ -264,36 +271,59 @@ def test_a_large_body_is_refused_from_its_length_alone(front_request, django_req
     assert (response.read, django_requests) == (0, [])
 
 
-def test_an_upload_over_the_limit_and_its_form_is_refused_unread(
-    front_request, django_requests, upload_limit
+@pytest.mark.parametrize("path", [UPLOAD_URL, CHANGE_URL])
+def test_an_upload_over_the_limit_of_its_view_is_refused_unread(
+    front_request, django_requests, upload_limit, path
 ):
-    length = UPLOAD_MAX_SIZE + FORM_LIMIT + 1
+    length = upload_limit + 1
     headers = [(b"content-length", str(length).encode())]
 
-    response = front_request("POST", UPLOAD_URL, headers, body=[b"x" * 65536])
+    response = front_request("POST", path, headers, body=[b"x" * 65536])
 
     assert response.status == 413
     assert response.body.decode() == (
-        "Content Too Large: files can be 976.6\xa0KB (1,000,000 bytes) at most; this request's "
-        f"body is {length:,} bytes, over the {UPLOAD_MAX_SIZE + FORM_LIMIT:,} that such a "
-        "file and its form may take.\n"
+        f"Content Too Large: this URL takes a body of {upload_limit:,} bytes at most; "
+        f"this request's is {length:,} bytes.\n"
     )
     assert (response.read, django_requests) == (0, [])
 
 
-@pytest.mark.parametrize(
-    ("path", "length"), [(UPLOAD_URL, UPLOAD_MAX_SIZE + FORM_LIMIT), ("/admin/login/", FORM_LIMIT)]
-)
-def test_a_body_within_the_limit_reaches_django(
-    front_request, django_requests, upload_limit, path, length
-):
-    headers = [(b"content-type", b"text/plain"), (b"content-length", str(length).encode())]
+@pytest.mark.django_db
+def test_an_upload_without_a_session_is_refused_unread(front_request, django_requests):
+    """Even with a CSRF cookie and token of its own making, which would have Django's CSRF
+    check read (and spool) the whole body before the admin redirects to its login page."""
+    token = "t" * 32
+    length = FORM_LIMIT + 1
+    headers = [
+        (b"cookie", f"__Secure-csrftoken={token}; csrftoken={token}".encode()),
+        (b"x-forwarded-proto", b"https"),
+        (b"referer", b"https://testserver/admin/"),
+        (b"content-type", b"multipart/form-data; boundary=x"),
+        (b"content-length", str(length).encode()),
+    ]
 
-    response = front_request("POST", path, headers, body=[b"x" * length])
+    response = front_request("POST", UPLOAD_URL, headers, body=[b"x" * 65536] * 3)
+
+    assert response.status == 403
+    assert (
+        response.body
+        == (
+            f"Forbidden: sign in before sending a body of more than {FORM_LIMIT:,} bytes.\n"
+        ).encode()
+    )
+    assert response.headers["connection"] == "close"
+    assert response.read == 0
+    assert django_requests == [UPLOAD_URL]
+
+
+def test_a_body_within_the_form_limit_reaches_django(front_request, django_requests):
+    headers = [(b"content-type", b"text/plain"), (b"content-length", str(FORM_LIMIT).encode())]
+
+    response = front_request("POST", "/admin/login/", headers, body=[b"x" * FORM_LIMIT])
 
     # Django's answer: the CSRF check refuses a form without its token.
     assert response.status == 403
-    assert django_requests == [path]
+    assert django_requests == ["/admin/login/"]
 
 
 @pytest.mark.parametrize("method", ["GET", "HEAD"])

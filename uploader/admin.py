@@ -1,6 +1,7 @@
 import posixpath
 from contextlib import contextmanager
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.http import HttpResponseRedirect
 from django.utils.html import format_html
@@ -20,6 +21,16 @@ class UploadedFileAdmin(admin.ModelAdmin):
     @admin.display(description="Link")
     def link(self, uploaded_file):
         return format_html('<a href="{}">{}</a>', uploaded_file.file.url, "Download")
+
+    def get_urls(self):
+        # The ASGI front takes an upload's body (the file and its form) on these views only.
+        urls = super().get_urls()
+        for url in urls:
+            if (url.name or "").endswith(("_add", "_change")):
+                url.callback.request_body_limit = (
+                    settings.UPLOAD_MAX_SIZE + settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+                )
+        return urls
 
     def changeform_view(self, request, *args, **kwargs):
         try:

@@ -7,7 +7,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as CheckTimeout
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from botocore.exceptions import ClientError
 from django.core.files.storage import FileSystemStorage, default_storage
 from django.db import connection
@@ -110,27 +109,12 @@ class HealthCheckMiddleware:
     ALLOWED_HOSTS and over plain HTTP, so host checks and HTTPS redirects must not apply.
     """
 
-    sync_capable = True
-    async_capable = True
-
     def __init__(self, get_response):
         self.get_response = get_response
-        self.is_async = iscoroutinefunction(get_response)
-        if self.is_async:
-            markcoroutinefunction(self)
 
     def __call__(self, request):
-        if self.is_async:
-            return self.__acall__(request)
         if request.path == "/healthz":
             return liveness()
         if request.path == "/readyz":
             return readiness()
         return self.get_response(request)
-
-    async def __acall__(self, request):
-        if request.path == "/healthz":
-            return liveness()
-        if request.path == "/readyz":
-            return await sync_to_async(readiness, thread_sensitive=False)()
-        return await self.get_response(request)
