@@ -7,6 +7,7 @@ import gzip
 import http.client
 import json
 import os
+import subprocess
 import threading
 
 import brotli
@@ -17,7 +18,7 @@ from django.core.wsgi import get_wsgi_application
 from django.http import FileResponse
 
 from myapp.serving import front
-from tests.helpers import asgi_request, image_environ, running_server
+from tests.helpers import VENV_BIN, asgi_request, image_environ, running_server
 
 CSS = "admin/css/base.css"
 HTTPS = [(b"x-forwarded-proto", b"https")]
@@ -551,3 +552,77 @@ def test_the_dockerfile_cmd_serves_static_files_and_liveness(image_dir):
     assert brotli.decompress(body) == expected
     assert headers["Strict-Transport-Security"].startswith("max-age=31536000")
     assert (redirect[0], redirect[1]["Location"]) == (301, f"https://localhost{hashed}")
+
+
+def add_a_header(headers, path, url):
+    headers["X-Added"] = url
+
+
+def test_whitenoise_settings_hold(front_request, own_static_root, settings):
+    """WhiteNoise's documented settings, as the front answers with its middleware."""
+    settings.WHITENOISE_INDEX_FILE = True
+    settings.WHITENOISE_MAX_AGE = 123
+    settings.WHITENOISE_ADD_HEADERS_FUNCTION = add_a_header
+    (own_static_root / "docs").mkdir()
+    (own_static_root / "docs" / "index.html").write_text("<p>docs</p>")
+
+    index = front_request("GET", "/static/docs/", HTTPS)
+    redirect = front_request("GET", "/static/docs", HTTPS)
+
+    assert (index.status, index.body) == (200, b"<p>docs</p>")
+    assert index.headers["cache-control"] == "max-age=123, public"
+    assert index.headers["x-added"] == "/static/docs/"
+    assert (redirect.status, redirect.headers["location"]) == (302, "docs/")
+
+
+@pytest.mark.slow
+def test_the_dockerfile_cmd_serves_with_whitenoise_settings(image_dir, tmp_path):
+    """WhiteNoise's settings under the production CMD (settings of a module of the test's,
+    which takes the project's and adds them)."""
+    (tmp_path / "whitenoise_settings.py").write_text(
+        "from myapp.settings import *\n"
+        f"STATIC_ROOT = {str(tmp_path / 'static')!r}\n"
+        "WHITENOISE_INDEX_FILE = True\n"
+        "WHITENOISE_MAX_AGE = 123\n"
+        "WHITENOISE_KEEP_ONLY_HASHED_FILES = True\n"
+        "def WHITENOISE_ADD_HEADERS_FUNCTION(headers, path, url):\n"
+        "    headers['X-Added'] = url\n"
+    )
+    environ = image_environ(
+        DOMAIN="localhost",
+        DEFAULT_DATABASE_DSN=f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        DJANGO_SETTINGS_MODULE="whitenoise_settings",
+        PYTHONPATH=str(tmp_path),
+    )
+    subprocess.run(
+        [VENV_BIN / "python", "manage.py", "collectstatic", "--no-input", "--verbosity", "0"],
+        cwd=image_dir,
+        env=environ,
+        check=True,
+    )
+    manifest = json.loads((tmp_path / "static" / "staticfiles.json").read_text())
+    hashed = f"/static/{manifest['paths'][CSS]}"
+    (tmp_path / "static" / "docs").mkdir()
+    (tmp_path / "static" / "docs" / "index.html").write_text("<p>docs</p>")
+
+    with running_server(image_dir, environ, tmp_path / "server.log") as server:
+
+        def get(path):
+            connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+            try:
+                connection.request(
+                    "GET", path, headers={"Host": "localhost", "X-Forwarded-Proto": "https"}
+                )
+                response = connection.getresponse()
+                return response.status, response.headers, response.read()
+            finally:
+                connection.close()
+
+        file, unhashed, index = get(hashed), get(f"/static/{CSS}"), get("/static/docs/")
+
+    assert file[0] == 200
+    assert file[1]["X-Added"] == hashed
+    assert file[1]["Cache-Control"].startswith("max-age=315360000")
+    assert unhashed[0] == 404  # collectstatic kept only the hashed names
+    assert (index[0], index[2]) == (200, b"<p>docs</p>")
+    assert index[1]["Cache-Control"] == "max-age=123, public"

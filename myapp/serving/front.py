@@ -40,7 +40,6 @@ BODY_TIMEOUT = 10
 READ_AHEAD = 1024 * 1024
 # Answers that depend on request headers other than those named by Vary: never kept.
 CONDITIONAL = {b"if-none-match", b"if-modified-since", b"if-match", b"if-range", b"range"}
-NOT_STATIC = HttpResponse()  # what WhiteNoise's next middleware "answers": not a static file
 
 
 class Front:
@@ -49,7 +48,9 @@ class Front:
     def __init__(self, application):
         self.application = application
         self.form_limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-        self.static = SecurityMiddleware(WhiteNoiseMiddleware(lambda request: NOT_STATIC))
+        # What comes after WhiteNoise answers: "not a static file".
+        self.not_static = HttpResponse()
+        self.static = SecurityMiddleware(WhiteNoiseMiddleware(lambda request: self.not_static))
         self.static_prefix = urlsplit(settings.STATIC_URL or "").path
         # With WhiteNoise's autorefresh (DEBUG), files may change: nothing is kept.
         self.keep = not getattr(settings, "WHITENOISE_AUTOREFRESH", settings.DEBUG)
@@ -162,7 +163,7 @@ class Front:
             response = self.static(wsgi_request(scope, headers))
         except DisallowedHost:
             return None  # Django answers it, as it answers every host it does not serve
-        if response is NOT_STATIC:
+        if response is self.not_static:
             return None
         if response.streaming and int(response.get("Content-Length", 0)) > MEMORY_FILE_SIZE:
             return response, None
