@@ -1,11 +1,12 @@
 """Resources bounded: request bodies refused from their headers (myapp/serving/front.py), and idle
-connections closed before they use up the file descriptors (myapp/serving/connections.py),
+connections closed before they use up the file descriptors (myapp/serving/protocol.py),
 against the Dockerfile's CMD (slow); the same rules in this process, the protocol's with small
 numbers."""
 
 import asyncio
 import contextlib
 import http.client
+import logging
 import resource
 import socket
 import threading
@@ -15,7 +16,7 @@ import pytest
 import uvicorn
 from django.urls import resolve
 
-from myapp.serving import connections
+from myapp.serving import protocol
 from tests.helpers import free_port, image_environ, running_server
 
 UPLOAD_MAX_SIZE = 10**6
@@ -105,7 +106,7 @@ def test_idle_connections_do_not_stop_the_server_from_answering(server):
 
         # The newest of them are still open: closed once they have waited HEADER_TIMEOUT.
         last = idle[-1]
-        last.settimeout(connections.HEADER_TIMEOUT + 5)
+        last.settimeout(protocol.HEADER_TIMEOUT + 5)
         with contextlib.suppress(ConnectionResetError):
             assert last.recv(1) == b""
     resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
@@ -128,14 +129,15 @@ async def answer_after_a_while(scope, receive, send):
 def small_server(monkeypatch):
     """Uvicorn in this process with the project's protocol, 3 connections and 0.5 s for the
     headers at most; yields its port."""
-    monkeypatch.setattr(connections, "MAX_CONNECTIONS", 3)
-    monkeypatch.setattr(connections, "HEADER_TIMEOUT", 0.5)
+    monkeypatch.setattr(protocol, "MAX_CONNECTIONS", 3)
+    monkeypatch.setattr(protocol, "HEADER_TIMEOUT", 0.5)
     port = free_port()
     config = uvicorn.Config(
         answer_after_a_while,
         host="127.0.0.1",
         port=port,
-        http=connections.HttpToolsProtocol,
+        http=protocol.HttpToolsProtocol,
+        ws="none",  # as the Dockerfile's CMD has it
         lifespan="off",
         log_level="warning",
     )
@@ -218,6 +220,87 @@ def test_a_pipelined_request_has_all_the_time_it_needs(small_server):
 
         assert read_response(connection).startswith(b"HTTP/1.1 200 OK")
         assert read_response(connection).startswith(b"HTTP/1.1 200 OK")
+
+
+def test_headers_over_the_limit_are_refused(small_server):
+    """Pins Uvicorn's parser callbacks and `headers` list, which the protocol counts."""
+    large = b"GET / HTTP/1.1\r\nHost: x\r\nX-Large: " + b"a" * protocol.MAX_HEADER_BYTES
+    many = b"GET / HTTP/1.1\r\n" + b"X-A: 1\r\n" * (protocol.MAX_HEADERS + 1)
+    for request in (large + b"\r\n\r\n", many + b"\r\n"):
+        with socket.create_connection(("127.0.0.1", small_server)) as connection:
+            connection.sendall(request)
+            answer = read_until_closed(connection)
+
+        assert answer.startswith(b"HTTP/1.1 431 Request Header Fields Too Large\r\n")
+        assert answer.endswith(
+            b"\r\n\r\nRequest Header Fields Too Large: a request's headers may take "
+            b"65,536 bytes and be 100 at most.\n"
+        )
+
+
+def test_headers_just_within_the_limit_are_taken(small_server):
+    request = b"GET / HTTP/1.1\r\n" + b"X-A: 1\r\n" * (protocol.MAX_HEADERS - 1)
+    with socket.create_connection(("127.0.0.1", small_server)) as connection:
+        connection.sendall(request + b"X-Large: " + b"a" * 60_000 + b"\r\n\r\n")
+
+        assert read_response(connection).startswith(b"HTTP/1.1 200 OK")
+
+
+def test_a_header_that_never_ends_is_cut_off_at_the_limit(small_server):
+    with socket.create_connection(("127.0.0.1", small_server)) as connection:
+        connection.sendall(b"GET / HTTP/1.1\r\nX-Large: ")
+        sent = 0
+        with contextlib.suppress(OSError):  # the server closes while this one still sends
+            while sent < 16 * 2**20:
+                connection.sendall(b"a" * 8192)
+                sent += 8192
+
+        assert read_until_closed(connection).startswith(b"HTTP/1.1 431 ")
+    assert sent < 16 * 2**20  # cut off before: what the sockets' buffers held, at most
+
+
+def test_pipelined_requests_are_answered_in_order(small_server):
+    with socket.create_connection(("127.0.0.1", small_server)) as connection:
+        connection.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n" * protocol.MAX_PIPELINED)
+
+        for _ in range(protocol.MAX_PIPELINED):
+            assert read_response(connection).startswith(b"HTTP/1.1 200 OK")
+
+
+def test_a_client_that_floods_pipelined_requests_is_cut_off(small_server):
+    """Pins Uvicorn's `pipeline` queue and its reading after each answer (`flow`)."""
+    with socket.create_connection(("127.0.0.1", small_server)) as connection:
+        connection.sendall(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n" * 1000)
+
+        answers = read_until_closed(connection).count(b"HTTP/1.1 200 OK")
+
+    assert answers <= protocol.MAX_PIPELINED + 1
+
+
+def test_websocket_is_not_offered_and_nothing_logged(small_server, caplog):
+    """Pins the method Uvicorn calls to warn of each upgrade it does not offer."""
+    uvicorn_logger = logging.getLogger("uvicorn")  # which does not pass records on
+    uvicorn_logger.addHandler(caplog.handler)
+    with contextlib.closing(socket.create_connection(("127.0.0.1", small_server))) as connection:
+        connection.sendall(
+            b"GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+            b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+        )
+
+        answer = read_response(connection)
+    uvicorn_logger.removeHandler(caplog.handler)
+
+    assert answer.startswith(b"HTTP/1.1 200 OK")
+    assert caplog.records == []
+
+
+def read_until_closed(connection):
+    connection.settimeout(10)
+    received = b""
+    with contextlib.suppress(ConnectionResetError):
+        while chunk := connection.recv(65536):
+            received += chunk
+    return received
 
 
 def read_response(connection):
