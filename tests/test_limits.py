@@ -40,7 +40,7 @@ def server(image_dir, tmp_path_factory):
     )
     log = folder / "server.log"
     with running_server(image_dir, environ, log, file_limit=1024) as started:
-        yield started.port, log, folder / "tmp"
+        yield started.port, log, folder / "tmp", started.process.pid
 
 
 def get_healthz(port):
@@ -69,7 +69,7 @@ def send_headers(port, method, path, headers):
 
 @pytest.mark.slow
 def test_an_upload_over_the_limit_and_its_form_is_refused_before_it_is_read(server):
-    port, _, temporary = server
+    port, _, temporary, _ = server
     length = UPLOAD_MAX_SIZE + FORM_LIMIT + 1
     headers = {"Content-Length": str(length), "Content-Type": "multipart/form-data; boundary=x"}
 
@@ -85,7 +85,7 @@ def test_an_upload_over_the_limit_and_its_form_is_refused_before_it_is_read(serv
 
 @pytest.mark.slow
 def test_idle_connections_do_not_stop_the_server_from_answering(server):
-    port, log, _ = server
+    port, log, _, _ = server
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     # Twice the server's descriptors, if this process may open as many; over them anyway.
     count = min(2000, hard - 100)
@@ -111,6 +111,82 @@ def test_idle_connections_do_not_stop_the_server_from_answering(server):
             assert last.recv(1) == b""
     resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
     assert "Traceback" not in log.read_text()
+
+
+def timed_get(port, path, timeout):
+    """GET path as a browser behind the platform's proxy would; its status, or None if no
+    answer came within timeout seconds."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        connection.request("GET", path, headers={"Host": "localhost", "X-Forwarded-Proto": "https"})
+        return connection.getresponse().status
+    except TimeoutError:
+        return None
+    finally:
+        connection.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("senders", [10, 500])
+def test_slow_senders_hold_up_no_page(server, senders):
+    """Clients that post the login form (with a CSRF cookie and token of their own making) at a
+    byte every 2 s cost a connection each, never one of Django's threads."""
+    port, log, _, _ = server
+    token = "t" * 32
+    body = f"csrfmiddlewaretoken={token}&username=a&password=b".encode()
+    head = (
+        "POST /admin/login/ HTTP/1.1\r\nHost: localhost\r\nX-Forwarded-Proto: https\r\n"
+        f"Cookie: __Secure-csrftoken={token}\r\n"
+        "Content-Type: application/x-www-form-urlencoded\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    answers = []
+    with contextlib.ExitStack() as stack:
+        slow = []
+        for _ in range(senders):
+            connection = stack.enter_context(socket.create_connection(("127.0.0.1", port)))
+            connection.sendall(head)
+            slow.append(connection)
+        for sent in range(3):  # 6 s
+            started = time.monotonic()
+            for connection in slow:
+                connection.sendall(body[sent : sent + 1])
+            answers.append((timed_get(port, "/admin/login/", 5), timed_get(port, "/healthz", 1)))
+            time.sleep(max(0, 2 - (time.monotonic() - started)))
+
+    assert answers == [(200, 200)] * 3
+    assert "Traceback" not in log.read_text()
+
+
+def memory_of(pid):
+    """The resident memory of a process, in bytes."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
+@pytest.mark.slow
+def test_a_pipelining_flood_and_a_huge_header_cost_little_memory(server):
+    port, _, _, pid = server
+    before = memory_of(pid)
+    request = b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n"
+    with contextlib.ExitStack() as stack:
+        flood, header = (
+            stack.enter_context(socket.create_connection(("127.0.0.1", port))) for _ in range(2)
+        )
+        for connection, data in ((flood, request * 10_000), (header, b"a" * 2**20)):
+            connection.settimeout(2)
+            with contextlib.suppress(OSError):  # no longer read (a timeout), or closed
+                if connection is header:
+                    connection.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\nX-Large: ")
+                for _ in range(30 if connection is flood else 16):  # 300,000 requests; 16 MiB
+                    connection.sendall(data)
+        grown = memory_of(pid) - before
+        assert get_healthz(port) == 200
+
+    assert grown <= 64 * 2**20
 
 
 async def answer_after_a_while(scope, receive, send):
