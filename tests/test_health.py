@@ -1,3 +1,4 @@
+import logging
 import os
 import shutil
 import tempfile
@@ -239,3 +240,29 @@ def test_the_server_is_not_ready_while_uploads_cannot_work(
         ready = probe(f"http://127.0.0.1:{server.port}/readyz")
 
     assert ready == (503, b"storage: " + failure + b"\n")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_not_ready_is_logged_once_per_change_with_its_reason(
+    front_request, use_storage, tmp_path, caplog, monkeypatch
+):
+    """Answered by the ASGI front (outside Django's request log, which would log an ERROR for
+    each probe): the log says what changed, once."""
+    monkeypatch.setattr(health, "_failing", [])  # ready, whatever earlier tests found
+    front_request("GET", "/healthz")  # Django's set up: its logging configured
+    logging.getLogger(health.__name__).addHandler(caplog.handler)
+    (tmp_path / "data").write_text("a file where the folder should be")
+    use_storage((tmp_path / "data" / "media").as_uri() + "/?url=%2Fmedia%2F")
+
+    answers = [front_request("GET", "/readyz") for _ in range(3)]
+    (tmp_path / "data").unlink()
+    answers += [front_request("GET", "/readyz") for _ in range(2)]
+
+    logging.getLogger(health.__name__).removeHandler(caplog.handler)
+
+    assert [answer.status for answer in answers] == [503, 503, 503, 200, 200]
+    assert answers[0].body == b"storage: NotADirectoryError\n"
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("ERROR", "Not ready: storage: NotADirectoryError"),
+        ("WARNING", "Ready again: the database and the storage answer."),
+    ]

@@ -24,7 +24,7 @@ from django.middleware.security import SecurityMiddleware
 from django.urls import Resolver404, resolve
 from whitenoise.middleware import WhiteNoiseMiddleware
 
-from myapp.serving.health import liveness
+from myapp.serving.health import liveness, readiness
 
 # Static answers up to this size are kept in memory, up to MEMORY_BUDGET in all (the admin's
 # files, with their compressed variants, come to 4.3 MB); the others are read from disk.
@@ -97,6 +97,11 @@ class Front:
         path = scope["path"]
         if path == "/healthz":
             await answer(send, self.healthz, scope["method"])
+            return
+        if path == "/readyz":
+            # Beside Django's threads, and outside its request log: readiness logs each change.
+            response = await sync_to_async(readiness, thread_sensitive=False)()
+            await answer(send, answer_of(response, response.content), scope["method"])
             return
         if path.startswith(self.static_prefix) and await self.serve_static(scope, headers, send):
             return
@@ -226,6 +231,8 @@ def start_of(response):
 
 def answer_of(response, content):
     """A complete answer as the two ASGI messages that send it."""
+    if not response.streaming and "Content-Length" not in response:
+        response["Content-Length"] = len(content)
     return (start_of(response), {"type": "http.response.body", "body": content})
 
 

@@ -1,5 +1,6 @@
 """Health checks for the platform's probes and Docker: /healthz (alive) and /readyz (ready)."""
 
+import logging
 import os
 import posixpath
 import threading
@@ -13,6 +14,8 @@ from django.db import connection
 from django.http import HttpResponse
 
 from myapp.configuration.storages import describe_error
+
+logger = logging.getLogger(__name__)
 
 # Both dependencies together must answer well within the platform's 20-second probe budget.
 CHECK_TIMEOUT = 5.0
@@ -70,6 +73,7 @@ CHECKS = {"database": check_database, "storage": check_storage}
 _executor = ThreadPoolExecutor(max_workers=len(CHECKS), thread_name_prefix="readyz")
 _running = {}
 _starting = threading.Lock()  # probes may arrive at once, each in a thread of its own
+_failing = []  # what the last probe found failing, to log only what changes
 
 
 def liveness():
@@ -89,6 +93,13 @@ def readiness():
         except Exception as error:
             # The error's type (and S3's code) only: its text may hold hosts, keys or URLs.
             failures.append(f"{name}: {describe_error(error)}")
+    with _starting:
+        if failures != _failing:
+            if failures:
+                logger.error("Not ready: %s", "; ".join(failures))
+            else:
+                logger.warning("Ready again: the database and the storage answer.")
+            _failing[:] = failures
     if failures:
         return HttpResponse("\n".join(failures) + "\n", content_type="text/plain", status=503)
     return HttpResponse("ready\n", content_type="text/plain")
