@@ -34,9 +34,12 @@ MEMORY_BUDGET = 64 * 1024 * 1024
 CHUNKS_PER_READ = 64
 # A client may pause this long while sending a request's body; then it is cut off.
 BODY_TIMEOUT = 10
-# An upload's body is received ahead of Django's reading, up to this much: Django's thread then
-# takes it in pieces this large, not one network read (64 KiB or less) at a time, each piece a
-# round trip between its thread and the event loop.
+# A body up to this size (any form but an upload's) is received whole on the event loop before
+# one of Django's threads takes it: a slow sender costs a connection, never a thread. A larger
+# one (an upload, taken from signed-in users only: myapp/serving/large_bodies.py) is received
+# ahead of Django's reading, up to this much: Django's thread then takes it in pieces this
+# large, not one network read (64 KiB or less) at a time, each piece a round trip between its
+# thread and the event loop.
 READ_AHEAD = 1024 * 1024
 # Answers that depend on request headers other than those named by Vary: never kept.
 CONDITIONAL = {b"if-none-match", b"if-modified-since", b"if-match", b"if-range", b"range"}
@@ -86,7 +89,7 @@ class Front:
             if refusal is not None:
                 await refuse(send, 413, refusal)
                 return
-            if length <= (self.form_limit or 0):
+            if length <= READ_AHEAD:
                 receive = await read_whole(receive)
                 if receive is None:
                     await refuse(send, 408, request_timeout())
@@ -270,7 +273,8 @@ async def read_whole(receive):
     pieces = []
     while True:
         try:
-            message = await asyncio.wait_for(receive(), BODY_TIMEOUT)
+            async with asyncio.timeout(BODY_TIMEOUT):  # no task of its own, as wait_for makes
+                message = await receive()
         except TimeoutError:
             return None
         if message["type"] != "http.request":
@@ -325,7 +329,8 @@ class ReadAhead:
                 self.taken.clear()
                 await self.taken.wait()
             try:
-                message = await asyncio.wait_for(self.receive(), BODY_TIMEOUT)
+                async with asyncio.timeout(BODY_TIMEOUT):
+                    message = await self.receive()
             except TimeoutError:
                 message = {"type": "http.disconnect"}
             if message["type"] == "http.request":
