@@ -61,7 +61,8 @@ class Front:
         self.proxy_header = proxy_header and header_name(proxy_header[0])
         self.kept = {}  # (method, path, scheme, proxy header) -> (Vary names, {values: answer})
         self.held = 0
-        self.healthz = answer_of(liveness(), liveness().content)
+        alive = liveness()
+        self.healthz = answer_of(alive, alive.content)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -92,7 +93,8 @@ class Front:
             if length <= READ_AHEAD:
                 receive = await read_whole(receive)
                 if receive is None:
-                    await refuse(send, 408, request_timeout())
+                    text = f"the request's body stopped arriving for {BODY_TIMEOUT} s."
+                    await refuse(send, 408, f"Request Timeout: {text}")
                     return
             else:
                 receive = streamed = ReadAhead(receive)
@@ -261,10 +263,6 @@ async def refuse(send, status, text):
         }
     )
     await send({"type": "http.response.body", "body": body})
-
-
-def request_timeout():
-    return f"Request Timeout: the request's body stopped arriving for {BODY_TIMEOUT} s."
 
 
 async def read_whole(receive):
