@@ -13,7 +13,7 @@ class SignInForLargeBodiesMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        length = request.META.get("CONTENT_LENGTH") or "0"
+        length = request.headers.get("content-length") or "0"
         if length.isdigit() and int(length) > READ_AHEAD and not request.user.is_authenticated:
             return HttpResponseForbidden(
                 f"Forbidden: sign in before sending a body of more than {READ_AHEAD:,} bytes.\n",
