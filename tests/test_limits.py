@@ -522,3 +522,17 @@ def test_a_body_without_a_length_is_refused_unread(front_request, django_request
         "(bodies without one, chunked, are not accepted).\n"
     )
     assert (response.read, django_requests) == (0, [])
+
+
+def test_header_names_with_underscores_are_dropped(front_request, django_requests, settings):
+    """WSGI would join X_Forwarded_Proto with the proxy's X-Forwarded-Proto, so that a client
+    could put its own "https" first."""
+    settings.SECURE_SSL_REDIRECT = True
+    headers = [(b"x_forwarded_proto", b"https"), (b"x-forwarded-proto", b"http")]
+
+    response = front_request("GET", "/admin/login/", headers)
+
+    assert (response.status, response.headers["location"]) == (
+        301,
+        "https://testserver/admin/login/",
+    )
