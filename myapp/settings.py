@@ -67,13 +67,13 @@ MIDDLEWARE = [
     # First: the platform's probes get an answer whatever their Host header or scheme.
     "myapp.serving.health.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    # WhiteNoise, right after SecurityMiddleware, serves the collected static files (streamed
-    # in chunks under Uvicorn: myapp/serving/middleware.py).
-    "myapp.serving.middleware.WhiteNoiseMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Before any middleware reads the request's body (myapp/serving/large_bodies.py).
+    "myapp.serving.large_bodies.SignInForLargeBodiesMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]

@@ -189,7 +189,8 @@ class AsgiResponse:
 def asgi_request(application, method, path, headers=(), scheme="http", body=()):
     """Make a request of an ASGI application in this process, as Uvicorn would (plain HTTP
     unless scheme says otherwise, Host testserver unless headers give one), with body given
-    as the pieces the network brings; returns an AsgiResponse. The application's messages
+    as the pieces the network brings (None: the client stops sending); returns an
+    AsgiResponse. The application's messages
     must be what Uvicorn accepts, and follow the ASGI spec: one start, lowercase header names,
     body messages up to the one without more_body and nothing after, as many bytes as
     Content-Length says (none for 304; Uvicorn sends none for HEAD)."""
@@ -214,6 +215,8 @@ def asgi_request(application, method, path, headers=(), scheme="http", body=()):
     async def receive():
         await asyncio.sleep(0)  # as a network read would, let other tasks run
         if arriving:
+            if arriving[0]["body"] is None:  # the client stops sending, and waits
+                await asyncio.sleep(60)
             read.append(len(arriving[0]["body"]))
             return arriving.pop(0)
         # The body is over: the client waits for the answer, then goes.

@@ -7,6 +7,7 @@ import gzip
 import http.client
 import json
 import os
+import subprocess
 import threading
 
 import brotli
@@ -14,9 +15,10 @@ import pytest
 from a2wsgi import WSGIMiddleware
 from asgiref.sync import async_to_sync, sync_to_async
 from django.core.wsgi import get_wsgi_application
+from django.http import FileResponse
 
-from myapp.serving import front, responses
-from tests.helpers import asgi_request, image_environ, running_server
+from myapp.serving import front
+from tests.helpers import VENV_BIN, asgi_request, image_environ, running_server
 
 CSS = "admin/css/base.css"
 HTTPS = [(b"x-forwarded-proto", b"https")]
@@ -111,7 +113,7 @@ PROXY_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
         (HTTPS, "http", None),  # without a proxy header, X-Forwarded-Proto says nothing
     ],
 )
-def test_plain_http_is_redirected_to_https_by_django(
+def test_plain_http_is_redirected_to_https_as_django_would(
     front_request, django_requests, settings, hashed, headers, scheme, proxy_header
 ):
     settings.SECURE_SSL_REDIRECT = True
@@ -121,7 +123,8 @@ def test_plain_http_is_redirected_to_https_by_django(
 
     assert response.status == 301
     assert response.headers["location"] == f"https://testserver{hashed[0]}"
-    assert django_requests == [hashed[0]]
+    # By the tutorial's SecurityMiddleware, called by the front.
+    assert django_requests == []
 
 
 def test_plain_http_is_served_without_hsts_when_not_redirected(
@@ -207,7 +210,7 @@ def test_a_file_too_large_to_hold_streams_from_disk_in_chunks(front_request, big
     assert int(response.headers["content-length"]) == BIG_SIZE
     assert response.body == content
     # Never the whole file in memory at once.
-    assert max(map(len, response.pieces)) == responses.CHUNK_SIZE
+    assert max(map(len, response.pieces)) == front.CHUNKS_PER_READ * FileResponse.block_size
 
 
 def test_a_large_file_is_read_beside_the_thread_of_synchronous_code(big):
@@ -262,70 +265,156 @@ def test_no_file_outside_the_collected_ones(front_request, path):
     assert b"django" not in response.body.lower()
 
 
-def test_memory_is_bounded(front_request, own_static_root, monkeypatch):
-    """Files are held in memory up to a size each and a budget in all; the others are served
-    from disk."""
+def test_small_answers_are_kept_in_memory_within_a_budget(
+    front_request, own_static_root, monkeypatch
+):
+    """Answers are kept up to a size each and a budget in all, as an HTTP cache keeps them:
+    a file changed on disk (same size, so WhiteNoise's headers still hold) is still answered
+    as it was when kept; the others are read again."""
     monkeypatch.setattr(front, "MEMORY_FILE_SIZE", 1000)
     monkeypatch.setattr(front, "MEMORY_BUDGET", 2000)
     small = {f"{name}.txt": os.urandom(1000) for name in "abc"}
     files = {**small, "larger.txt": os.urandom(1001)}
     for name, content in files.items():
         (own_static_root / name).write_bytes(content)
-
-    held = []
     for name, content in files.items():
-        response = front_request("GET", f"/static/{name}", HTTPS)
-        assert (response.status, response.body) == (200, content)
-        if from_memory(response):
-            held.append(name)
+        assert front_request("GET", f"/static/{name}", HTTPS).body == content
+        (own_static_root / name).write_bytes(os.urandom(len(content)))
 
-    # Two of the three that may be held fill the budget; which two, the folder's order says.
-    assert len(held) == 2
-    assert set(held) < set(small)
+    kept = [
+        name
+        for name, content in files.items()
+        if front_request("GET", f"/static/{name}", HTTPS).body == content
+    ]
+
+    # The first two fill the budget.
+    assert kept == ["a.txt", "b.txt"]
 
 
 @pytest.mark.parametrize(
-    ("size", "read_ahead"), [(front.READ_AHEAD, False), (2 * front.READ_AHEAD, True)]
+    ("headers", "kept"),
+    [
+        ([], True),
+        ([(b"x-forwarded-proto", b"http")], True),  # kept apart from the HTTPS answer
+        ([(b"accept-encoding", b"gzip")], True),  # what Vary names: kept by its value
+        ([(b"if-modified-since", b"Thu, 01 Jan 1970 00:00:00 GMT")], False),
+        ([(b"range", b"bytes=0-9")], False),
+    ],
 )
-def test_a_large_body_reaches_django_read_ahead(size, read_ahead):
-    """Django gets a body larger than READ_AHEAD in fewer, larger pieces than the network
-    brings, up to READ_AHEAD bytes each (about); a smaller one as it comes."""
-    piece = 64 * 1024
+def test_answers_are_kept_as_an_http_cache_keeps_them(
+    front_request, own_static_root, headers, kept
+):
+    file = own_static_root / "a.txt"
+    file.write_bytes(b"first text")
+    request_headers = [*HTTPS, *headers]
+    request_headers = list(dict(request_headers).items())  # the last X-Forwarded-Proto counts
+    first = front_request("GET", "/static/a.txt", request_headers)
+    file.write_bytes(b"later text")
+
+    again = front_request("GET", "/static/a.txt", request_headers)
+
+    assert (again.status, again.headers) == (first.status, first.headers)
+    assert (again.body == first.body) == kept
+    if dict(headers).get(b"x-forwarded-proto") == b"http":
+        assert "strict-transport-security" not in again.headers
+
+
+def test_nothing_is_kept_when_whitenoise_looks_for_changes(
+    front_request, own_static_root, settings
+):
+    settings.WHITENOISE_AUTOREFRESH = True
+    file = own_static_root / "a.txt"
+    file.write_bytes(b"first text")
+    front_request("GET", "/static/a.txt", HTTPS)
+    file.write_bytes(b"later text")
+
+    assert front_request("GET", "/static/a.txt", HTTPS).body == b"later text"
+
+
+def login_form(size):
+    """A login form of size bytes with a self-made CSRF cookie and token: (headers, body)."""
     token = "t" * 32  # a CSRF secret, as the login page's cookie and form give it
     form = f"csrfmiddlewaretoken={token}&username=".encode()
-    body = form + b"x" * (size - len(form))
     headers = [
-        (b"cookie", f"__Secure-csrftoken={token}".encode()),
+        (b"cookie", f"__Secure-csrftoken={token}; csrftoken={token}".encode()),
         (b"content-type", b"application/x-www-form-urlencoded"),
         (b"content-length", str(size).encode()),
     ]
-    received = []
+    return headers, form + b"x" * (size - len(form))
 
-    async def django(scope, receive, send):
+
+def counting_receives(received):
+    """Django, as myapp/asgi.py runs it, recording the size of each body piece it reads."""
+    django = WSGIMiddleware(get_wsgi_application())
+
+    async def application(scope, receive, send):
         async def receive_and_count():
             message = await receive()
             received.append(len(message.get("body", b"")))
             return message
 
-        await WSGIMiddleware(get_wsgi_application())(scope, receive_and_count, send)
+        await django(scope, receive_and_count, send)
+
+    return application
+
+
+def pieces_of(body, piece=64 * 1024):
+    return [body[start : start + piece] for start in range(0, len(body), piece)]
+
+
+def test_a_form_reaches_django_whole():
+    """Received on the event loop before Django's thread waits on it: one piece."""
+    headers, body = login_form(front.READ_AHEAD)
+    received = []
 
     response = asgi_request(
-        front.Front(django),
+        front.Front(counting_receives(received)),
         "POST",
         "/admin/login/",
         headers,
-        body=[body[start : start + piece] for start in range(0, size, piece)],
+        body=pieces_of(body),
     )
 
     # The login form, again: Django read the whole body, and found no password in it.
     assert response.status == 200
     assert b"Please enter the correct" not in response.body
+    assert received == [len(body)]
+
+
+@pytest.mark.django_db(transaction=True)  # the session, seen from Django's own thread
+def test_an_upload_reaches_django_read_ahead(admin_client, settings):
+    """Django gets an upload's body in fewer, larger pieces than the network brings, up to
+    READ_AHEAD bytes each (about)."""
+    token, wrong = "t" * 32, "u" * 32  # Django reads the whole form to find the token
+    size = settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 3 * front.READ_AHEAD
+    head = (
+        f'--x\r\nContent-Disposition: form-data; name="csrfmiddlewaretoken"\r\n\r\n{wrong}\r\n'
+        '--x\r\nContent-Disposition: form-data; name="file"; filename="a.bin"\r\n\r\n'
+    ).encode()
+    tail = b"\r\n--x--\r\n"
+    body = head + b"x" * (size - len(head) - len(tail)) + tail
+    session = admin_client.cookies[settings.SESSION_COOKIE_NAME].value
+    csrf = settings.CSRF_COOKIE_NAME
+    headers = [
+        (b"cookie", f"{settings.SESSION_COOKIE_NAME}={session}; {csrf}={token}".encode()),
+        (b"content-type", b"multipart/form-data; boundary=x"),
+        (b"content-length", str(size).encode()),
+    ]
+    received = []
+
+    response = asgi_request(
+        front.Front(counting_receives(received)),
+        "POST",
+        "/admin/uploader/uploadedfile/add/",
+        headers,
+        body=pieces_of(body),
+    )
+
+    # Django's CSRF check read the whole form, and refused the token it found.
+    assert response.status == 403
     assert sum(received) == size
-    if read_ahead:
-        assert 1 < len([n for n in received if n]) < size / piece
-        assert max(received) <= front.READ_AHEAD + piece
-    else:
-        assert max(received) == piece
+    assert 1 < len([n for n in received if n]) < size / (64 * 1024)
+    assert max(received) <= front.READ_AHEAD + 64 * 1024
 
 
 def test_a_large_body_is_read_ahead_whole_and_in_order():
@@ -339,14 +428,14 @@ def test_a_large_body_is_read_ahead_whole_and_in_order():
         return messages.pop(0)
 
     async def read_all():
-        async with front.ReadAhead(receive) as read:
-            while True:
-                message = await read()
-                received.append(message)
-                if not message["more_body"]:
-                    return
-                for _ in range(5):  # Django takes its time with each piece
-                    await asyncio.sleep(0)
+        read = front.ReadAhead(receive)
+        while True:
+            message = await read()
+            received.append(message)
+            if not message["more_body"]:
+                return
+            for _ in range(5):  # Django takes its time with each piece
+                await asyncio.sleep(0)
 
     async_to_sync(read_all)()
 
@@ -369,16 +458,47 @@ def test_the_read_ahead_stops_at_its_size_and_keeps_the_end():
         return messages.pop(0)
 
     async def read_all():
-        async with front.ReadAhead(receive) as read:
-            while not received or received[-1]["more_body"]:
-                received.append(await asyncio.wait_for(read(), timeout=10))
-                for _ in range(5):  # Django takes its time with each piece
-                    await asyncio.sleep(0)
+        read = front.ReadAhead(receive)
+        while not received or received[-1]["more_body"]:
+            received.append(await asyncio.wait_for(read(), timeout=10))
+            for _ in range(5):  # Django takes its time with each piece
+                await asyncio.sleep(0)
 
     async_to_sync(read_all)()
 
-    whole = {"type": "http.request", "body": b"a" * (size - 1) + b"b", "more_body": True}
-    assert received == [whole] * 3 + [{"type": "http.request", "body": b"", "more_body": False}]
+    assert b"".join(message["body"] for message in received) == b"".join(pieces)
+    assert max(len(message["body"]) for message in received) <= size
+    assert received[-1]["more_body"] is False
+
+
+def test_a_client_that_stops_sending_is_taken_as_gone(monkeypatch):
+    monkeypatch.setattr(front, "BODY_TIMEOUT", 0.1)
+    messages = [{"type": "http.request", "body": b"x" * 1000, "more_body": True}]
+
+    async def receive():
+        if messages:
+            return messages.pop(0)
+        await asyncio.sleep(10)
+
+    async def read_two():
+        read = front.ReadAhead(receive)
+        return [await read(), await read()]
+
+    assert async_to_sync(read_two)()[1] == {"type": "http.disconnect"}
+
+
+def test_a_form_that_stops_arriving_is_answered_408_without_django(
+    front_request, django_requests, monkeypatch
+):
+    monkeypatch.setattr(front, "BODY_TIMEOUT", 0.1)
+    headers, body = login_form(1000)
+
+    response = front_request("POST", "/admin/login/", headers, body=[body[:10], None])
+
+    assert response.status == 408
+    assert response.body == b"Request Timeout: the request's body stopped arriving for 0.1 s.\n"
+    assert response.headers["connection"] == "close"
+    assert django_requests == []
 
 
 def test_a_disconnect_during_a_large_body_reaches_django():
@@ -391,8 +511,8 @@ def test_a_disconnect_during_a_large_body_reaches_django():
         return messages.pop(0)
 
     async def read_two():
-        async with front.ReadAhead(receive) as read:
-            return [await read(), await read()]
+        read = front.ReadAhead(receive)
+        return [await read(), await read()]
 
     first, second = async_to_sync(read_two)()
 
@@ -432,3 +552,77 @@ def test_the_dockerfile_cmd_serves_static_files_and_liveness(image_dir):
     assert brotli.decompress(body) == expected
     assert headers["Strict-Transport-Security"].startswith("max-age=31536000")
     assert (redirect[0], redirect[1]["Location"]) == (301, f"https://localhost{hashed}")
+
+
+def add_a_header(headers, path, url):
+    headers["X-Added"] = url
+
+
+def test_whitenoise_settings_hold(front_request, own_static_root, settings):
+    """WhiteNoise's documented settings, as the front answers with its middleware."""
+    settings.WHITENOISE_INDEX_FILE = True
+    settings.WHITENOISE_MAX_AGE = 123
+    settings.WHITENOISE_ADD_HEADERS_FUNCTION = add_a_header
+    (own_static_root / "docs").mkdir()
+    (own_static_root / "docs" / "index.html").write_text("<p>docs</p>")
+
+    index = front_request("GET", "/static/docs/", HTTPS)
+    redirect = front_request("GET", "/static/docs", HTTPS)
+
+    assert (index.status, index.body) == (200, b"<p>docs</p>")
+    assert index.headers["cache-control"] == "max-age=123, public"
+    assert index.headers["x-added"] == "/static/docs/"
+    assert (redirect.status, redirect.headers["location"]) == (302, "docs/")
+
+
+@pytest.mark.slow
+def test_the_dockerfile_cmd_serves_with_whitenoise_settings(image_dir, tmp_path):
+    """WhiteNoise's settings under the production CMD (settings of a module of the test's,
+    which takes the project's and adds them)."""
+    (tmp_path / "whitenoise_settings.py").write_text(
+        "from myapp.settings import *\n"
+        f"STATIC_ROOT = {str(tmp_path / 'static')!r}\n"
+        "WHITENOISE_INDEX_FILE = True\n"
+        "WHITENOISE_MAX_AGE = 123\n"
+        "WHITENOISE_KEEP_ONLY_HASHED_FILES = True\n"
+        "def WHITENOISE_ADD_HEADERS_FUNCTION(headers, path, url):\n"
+        "    headers['X-Added'] = url\n"
+    )
+    environ = image_environ(
+        DOMAIN="localhost",
+        DEFAULT_DATABASE_DSN=f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        DJANGO_SETTINGS_MODULE="whitenoise_settings",
+        PYTHONPATH=str(tmp_path),
+    )
+    subprocess.run(
+        [VENV_BIN / "python", "manage.py", "collectstatic", "--no-input", "--verbosity", "0"],
+        cwd=image_dir,
+        env=environ,
+        check=True,
+    )
+    manifest = json.loads((tmp_path / "static" / "staticfiles.json").read_text())
+    hashed = f"/static/{manifest['paths'][CSS]}"
+    (tmp_path / "static" / "docs").mkdir()
+    (tmp_path / "static" / "docs" / "index.html").write_text("<p>docs</p>")
+
+    with running_server(image_dir, environ, tmp_path / "server.log") as server:
+
+        def get(path):
+            connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+            try:
+                connection.request(
+                    "GET", path, headers={"Host": "localhost", "X-Forwarded-Proto": "https"}
+                )
+                response = connection.getresponse()
+                return response.status, response.headers, response.read()
+            finally:
+                connection.close()
+
+        file, unhashed, index = get(hashed), get(f"/static/{CSS}"), get("/static/docs/")
+
+    assert file[0] == 200
+    assert file[1]["X-Added"] == hashed
+    assert file[1]["Cache-Control"].startswith("max-age=315360000")
+    assert unhashed[0] == 404  # collectstatic kept only the hashed names
+    assert (index[0], index[2]) == (200, b"<p>docs</p>")
+    assert index[1]["Cache-Control"] == "max-age=123, public"

@@ -1,3 +1,4 @@
+import logging
 import os
 import shutil
 import tempfile
@@ -8,7 +9,6 @@ import wsgiref.util
 from pathlib import Path
 
 import pytest
-from asgiref.sync import async_to_sync
 from django.db import connection
 
 from myapp.serving import health
@@ -33,44 +33,6 @@ def test_liveness_needs_no_database_and_no_allowed_host(client):
         "ok\n",
         "text/plain",
     )
-
-
-def test_liveness_over_asgi(async_client):
-    response = async_to_sync(async_client.get)("/healthz", headers={"host": "10.1.2.3"})
-
-    assert (response.status_code, response.text) == (200, "ok\n")
-
-
-@pytest.fixture
-def async_middleware(settings):
-    """Django's ASGI handler with only async-capable middleware, so that the health checks run
-    on the event loop. (The project's stack has sync-only middleware, and myapp/asgi.py runs
-    Django's WSGI handler: there the synchronous path answers.)"""
-    settings.MIDDLEWARE = [
-        "myapp.serving.health.HealthCheckMiddleware",
-        "django.middleware.common.CommonMiddleware",
-    ]
-
-
-@pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize(
-    ("path", "answer"),
-    # Any other path goes on to Django, which refuses the probe's Host header.
-    [("/healthz", (200, "ok\n")), ("/readyz", (200, "ready\n")), ("/admin/", (400, None))],
-)
-def test_probes_answered_on_the_event_loop(async_client, async_middleware, path, answer):
-    response = async_to_sync(async_client.get)(path, headers={"host": "10.1.2.3"})
-
-    assert (response.status_code, response.text if answer[1] else None) == answer
-
-
-@pytest.mark.django_db(transaction=True)
-def test_not_ready_on_the_event_loop_names_what_fails(async_client, async_middleware, use_storage):
-    use_storage(s3_dsn(closed_endpoint()))
-
-    response = async_to_sync(async_client.get)("/readyz")
-
-    assert (response.status_code, response.text) == (503, "storage: EndpointConnectionError\n")
 
 
 @pytest.mark.django_db
@@ -279,3 +241,29 @@ def test_the_server_is_not_ready_while_uploads_cannot_work(
         ready = probe(f"http://127.0.0.1:{server.port}/readyz")
 
     assert ready == (503, b"storage: " + failure + b"\n")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_not_ready_is_logged_once_per_change_with_its_reason(
+    front_request, use_storage, tmp_path, caplog, monkeypatch
+):
+    """Answered by the ASGI front (outside Django's request log, which would log an ERROR for
+    each probe): the log says what changed, once."""
+    monkeypatch.setattr(health, "_failing", [])  # ready, whatever earlier tests found
+    front_request("GET", "/healthz")  # Django's set up: its logging configured
+    logging.getLogger(health.__name__).addHandler(caplog.handler)
+    (tmp_path / "data").write_text("a file where the folder should be")
+    use_storage((tmp_path / "data" / "media").as_uri() + "/?url=%2Fmedia%2F")
+
+    answers = [front_request("GET", "/readyz") for _ in range(3)]
+    (tmp_path / "data").unlink()
+    answers += [front_request("GET", "/readyz") for _ in range(2)]
+
+    logging.getLogger(health.__name__).removeHandler(caplog.handler)
+
+    assert [answer.status for answer in answers] == [503, 503, 503, 200, 200]
+    assert answers[0].body == b"storage: NotADirectoryError\n"
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("ERROR", "Not ready: storage: NotADirectoryError"),
+        ("WARNING", "Ready again: the database and the storage answer."),
+    ]

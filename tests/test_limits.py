@@ -1,11 +1,12 @@
 """Resources bounded: request bodies refused from their headers (myapp/serving/front.py), and idle
-connections closed before they use up the file descriptors (myapp/serving/connections.py),
+connections closed before they use up the file descriptors (myapp/serving/protocol.py),
 against the Dockerfile's CMD (slow); the same rules in this process, the protocol's with small
 numbers."""
 
 import asyncio
 import contextlib
 import http.client
+import logging
 import resource
 import socket
 import threading
@@ -13,13 +14,15 @@ import time
 
 import pytest
 import uvicorn
+from django.urls import resolve
 
-from myapp.serving import connections
+from myapp.serving import front, protocol
 from tests.helpers import free_port, image_environ, running_server
 
 UPLOAD_MAX_SIZE = 10**6
 FORM_LIMIT = 2_621_440  # Django's DATA_UPLOAD_MAX_MEMORY_SIZE, which the project keeps
 UPLOAD_URL = "/admin/uploader/uploadedfile/add/"
+CHANGE_URL = "/admin/uploader/uploadedfile/1/change/"
 GIB = 2**30
 
 
@@ -37,7 +40,7 @@ def server(image_dir, tmp_path_factory):
     )
     log = folder / "server.log"
     with running_server(image_dir, environ, log, file_limit=1024) as started:
-        yield started.port, log, folder / "tmp"
+        yield started.port, log, folder / "tmp", started.process.pid
 
 
 def get_healthz(port):
@@ -66,7 +69,7 @@ def send_headers(port, method, path, headers):
 
 @pytest.mark.slow
 def test_an_upload_over_the_limit_and_its_form_is_refused_before_it_is_read(server):
-    port, _, temporary = server
+    port, _, temporary, _ = server
     length = UPLOAD_MAX_SIZE + FORM_LIMIT + 1
     headers = {"Content-Length": str(length), "Content-Type": "multipart/form-data; boundary=x"}
 
@@ -74,16 +77,15 @@ def test_an_upload_over_the_limit_and_its_form_is_refused_before_it_is_read(serv
 
     assert status == 413
     assert text == (
-        "Content Too Large: files can be 976.6\xa0KB (1,000,000 bytes) at most; this request's "
-        f"body is {length:,} bytes, over the {UPLOAD_MAX_SIZE + FORM_LIMIT:,} that such a "
-        "file and its form may take.\n"
+        f"Content Too Large: this URL takes a body of {UPLOAD_MAX_SIZE + FORM_LIMIT:,} bytes "
+        f"at most; this request's is {length:,} bytes.\n"
     )
     assert list(temporary.iterdir()) == []
 
 
 @pytest.mark.slow
 def test_idle_connections_do_not_stop_the_server_from_answering(server):
-    port, log, _ = server
+    port, log, _, _ = server
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     # Twice the server's descriptors, if this process may open as many; over them anyway.
     count = min(2000, hard - 100)
@@ -104,11 +106,87 @@ def test_idle_connections_do_not_stop_the_server_from_answering(server):
 
         # The newest of them are still open: closed once they have waited HEADER_TIMEOUT.
         last = idle[-1]
-        last.settimeout(connections.HEADER_TIMEOUT + 5)
+        last.settimeout(protocol.HEADER_TIMEOUT + 5)
         with contextlib.suppress(ConnectionResetError):
             assert last.recv(1) == b""
     resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
     assert "Traceback" not in log.read_text()
+
+
+def timed_get(port, path, timeout):
+    """GET path as a browser behind the platform's proxy would; its status, or None if no
+    answer came within timeout seconds."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        connection.request("GET", path, headers={"Host": "localhost", "X-Forwarded-Proto": "https"})
+        return connection.getresponse().status
+    except TimeoutError:
+        return None
+    finally:
+        connection.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("senders", [10, 500])
+def test_slow_senders_hold_up_no_page(server, senders):
+    """Clients that post the login form (with a CSRF cookie and token of their own making) at a
+    byte every 2 s cost a connection each, never one of Django's threads."""
+    port, log, _, _ = server
+    token = "t" * 32
+    body = f"csrfmiddlewaretoken={token}&username=a&password=b".encode()
+    head = (
+        "POST /admin/login/ HTTP/1.1\r\nHost: localhost\r\nX-Forwarded-Proto: https\r\n"
+        f"Cookie: __Secure-csrftoken={token}\r\n"
+        "Content-Type: application/x-www-form-urlencoded\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    answers = []
+    with contextlib.ExitStack() as stack:
+        slow = []
+        for _ in range(senders):
+            connection = stack.enter_context(socket.create_connection(("127.0.0.1", port)))
+            connection.sendall(head)
+            slow.append(connection)
+        for sent in range(3):  # 6 s
+            started = time.monotonic()
+            for connection in slow:
+                connection.sendall(body[sent : sent + 1])
+            answers.append((timed_get(port, "/admin/login/", 5), timed_get(port, "/healthz", 1)))
+            time.sleep(max(0, 2 - (time.monotonic() - started)))
+
+    assert answers == [(200, 200)] * 3
+    assert "Traceback" not in log.read_text()
+
+
+def memory_of(pid):
+    """The resident memory of a process, in bytes."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
+@pytest.mark.slow
+def test_a_pipelining_flood_and_a_huge_header_cost_little_memory(server):
+    port, _, _, pid = server
+    before = memory_of(pid)
+    request = b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n"
+    with contextlib.ExitStack() as stack:
+        flood, header = (
+            stack.enter_context(socket.create_connection(("127.0.0.1", port))) for _ in range(2)
+        )
+        for connection, data in ((flood, request * 10_000), (header, b"a" * 2**20)):
+            connection.settimeout(2)
+            with contextlib.suppress(OSError):  # no longer read (a timeout), or closed
+                if connection is header:
+                    connection.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\nX-Large: ")
+                for _ in range(30 if connection is flood else 16):  # 300,000 requests; 16 MiB
+                    connection.sendall(data)
+        grown = memory_of(pid) - before
+        assert get_healthz(port) == 200
+
+    assert grown <= 64 * 2**20
 
 
 async def answer_after_a_while(scope, receive, send):
@@ -127,14 +205,15 @@ async def answer_after_a_while(scope, receive, send):
 def small_server(monkeypatch):
     """Uvicorn in this process with the project's protocol, 3 connections and 0.5 s for the
     headers at most; yields its port."""
-    monkeypatch.setattr(connections, "MAX_CONNECTIONS", 3)
-    monkeypatch.setattr(connections, "HEADER_TIMEOUT", 0.5)
+    monkeypatch.setattr(protocol, "MAX_CONNECTIONS", 3)
+    monkeypatch.setattr(protocol, "HEADER_TIMEOUT", 0.5)
     port = free_port()
     config = uvicorn.Config(
         answer_after_a_while,
         host="127.0.0.1",
         port=port,
-        http=connections.HttpToolsProtocol,
+        http=protocol.HttpToolsProtocol,
+        ws="none",  # as the Dockerfile's CMD has it
         lifespan="off",
         log_level="warning",
     )
@@ -219,6 +298,90 @@ def test_a_pipelined_request_has_all_the_time_it_needs(small_server):
         assert read_response(connection).startswith(b"HTTP/1.1 200 OK")
 
 
+def test_headers_over_the_limit_are_refused(small_server):
+    """Pins Uvicorn's parser callbacks and `headers` list, which the protocol counts."""
+    large = b"GET / HTTP/1.1\r\nHost: x\r\nX-Large: " + b"a" * protocol.MAX_HEADER_BYTES
+    many = b"GET / HTTP/1.1\r\n" + b"X-A: 1\r\n" * (protocol.MAX_HEADERS + 1)
+    for request in (large + b"\r\n\r\n", many + b"\r\n"):
+        with socket.create_connection(("127.0.0.1", small_server)) as connection:
+            connection.sendall(request)
+            answer = read_until_closed(connection)
+
+        assert answer.startswith(b"HTTP/1.1 431 Request Header Fields Too Large\r\n")
+        assert answer.endswith(
+            b"\r\n\r\nRequest Header Fields Too Large: a request's headers may take "
+            b"65,536 bytes and be 100 at most.\n"
+        )
+
+
+def test_headers_just_within_the_limit_are_taken(small_server):
+    request = b"GET / HTTP/1.1\r\n" + b"X-A: 1\r\n" * (protocol.MAX_HEADERS - 1)
+    with socket.create_connection(("127.0.0.1", small_server)) as connection:
+        connection.sendall(request + b"X-Large: " + b"a" * 60_000 + b"\r\n\r\n")
+
+        assert read_response(connection).startswith(b"HTTP/1.1 200 OK")
+
+
+def test_a_header_that_never_ends_is_cut_off_at_the_limit(small_server):
+    with socket.create_connection(("127.0.0.1", small_server)) as connection:
+        connection.sendall(b"GET / HTTP/1.1\r\nX-Large: ")
+        sent = 0
+        with contextlib.suppress(OSError):  # the server closes while this one still sends
+            while sent < 16 * 2**20:
+                connection.sendall(b"a" * 8192)
+                sent += 8192
+
+        assert read_until_closed(connection).startswith(b"HTTP/1.1 431 ")
+    assert sent < 16 * 2**20  # cut off before: what the sockets' buffers held, at most
+
+
+def test_pipelined_requests_are_answered_in_order(small_server):
+    with socket.create_connection(("127.0.0.1", small_server)) as connection:
+        connection.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n" * protocol.MAX_PIPELINED)
+
+        # All answered; then the connection, idle, is closed after HEADER_TIMEOUT.
+        answers = read_until_closed(connection)
+
+    assert answers.count(b"HTTP/1.1 200 OK\r\n") == answers.count(b"\r\n\r\nok")
+    assert answers.count(b"\r\n\r\nok") == protocol.MAX_PIPELINED
+
+
+def test_a_client_that_floods_pipelined_requests_is_cut_off(small_server):
+    """Pins Uvicorn's `pipeline` queue and its reading after each answer (`flow`)."""
+    with socket.create_connection(("127.0.0.1", small_server)) as connection:
+        connection.sendall(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n" * 1000)
+
+        answers = read_until_closed(connection).count(b"HTTP/1.1 200 OK")
+
+    assert answers <= protocol.MAX_PIPELINED + 1
+
+
+def test_websocket_is_not_offered_and_nothing_logged(small_server, caplog):
+    """Pins the method Uvicorn calls to warn of each upgrade it does not offer."""
+    uvicorn_logger = logging.getLogger("uvicorn")  # which does not pass records on
+    uvicorn_logger.addHandler(caplog.handler)
+    with contextlib.closing(socket.create_connection(("127.0.0.1", small_server))) as connection:
+        connection.sendall(
+            b"GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+            b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+        )
+
+        answer = read_response(connection)
+    uvicorn_logger.removeHandler(caplog.handler)
+
+    assert answer.startswith(b"HTTP/1.1 200 OK")
+    assert caplog.records == []
+
+
+def read_until_closed(connection):
+    connection.settimeout(10)
+    received = b""
+    with contextlib.suppress(ConnectionResetError):
+        while chunk := connection.recv(65536):
+            received += chunk
+    return received
+
+
 def read_response(connection):
     """The whole of an answer from answer_after_a_while."""
     connection.settimeout(5)
@@ -240,8 +403,14 @@ def get_status(port, path):
 
 
 @pytest.fixture
-def upload_limit(settings):
-    settings.UPLOAD_MAX_SIZE = UPLOAD_MAX_SIZE
+def upload_limit():
+    """What the upload form's views take (uploader/admin.py): a file and its form."""
+    return resolve(UPLOAD_URL).func.request_body_limit
+
+
+def test_the_upload_views_take_a_file_and_its_form(settings, upload_limit):
+    assert upload_limit == settings.UPLOAD_MAX_SIZE + FORM_LIMIT
+    assert resolve(CHANGE_URL).func.request_body_limit == upload_limit
 
 
 @pytest.mark.parametrize("path", ["/healthz", "/admin/login/", "/static/admin/css/base.css"])
@@ -264,36 +433,60 @@ def test_a_large_body_is_refused_from_its_length_alone(front_request, django_req
     assert (response.read, django_requests) == (0, [])
 
 
-def test_an_upload_over_the_limit_and_its_form_is_refused_unread(
-    front_request, django_requests, upload_limit
+@pytest.mark.parametrize("path", [UPLOAD_URL, CHANGE_URL])
+def test_an_upload_over_the_limit_of_its_view_is_refused_unread(
+    front_request, django_requests, upload_limit, path
 ):
-    length = UPLOAD_MAX_SIZE + FORM_LIMIT + 1
+    length = upload_limit + 1
     headers = [(b"content-length", str(length).encode())]
 
-    response = front_request("POST", UPLOAD_URL, headers, body=[b"x" * 65536])
+    response = front_request("POST", path, headers, body=[b"x" * 65536])
 
     assert response.status == 413
     assert response.body.decode() == (
-        "Content Too Large: files can be 976.6\xa0KB (1,000,000 bytes) at most; this request's "
-        f"body is {length:,} bytes, over the {UPLOAD_MAX_SIZE + FORM_LIMIT:,} that such a "
-        "file and its form may take.\n"
+        f"Content Too Large: this URL takes a body of {upload_limit:,} bytes at most; "
+        f"this request's is {length:,} bytes.\n"
     )
     assert (response.read, django_requests) == (0, [])
 
 
-@pytest.mark.parametrize(
-    ("path", "length"), [(UPLOAD_URL, UPLOAD_MAX_SIZE + FORM_LIMIT), ("/admin/login/", FORM_LIMIT)]
-)
-def test_a_body_within_the_limit_reaches_django(
-    front_request, django_requests, upload_limit, path, length
-):
+@pytest.mark.django_db
+def test_an_upload_without_a_session_is_refused_unread(front_request, django_requests):
+    """Even with a CSRF cookie and token of its own making, which would have Django's CSRF
+    check read (and spool) the whole body before the admin redirects to its login page."""
+    token = "t" * 32
+    length = front.READ_AHEAD + 1
+    headers = [
+        (b"cookie", f"__Secure-csrftoken={token}; csrftoken={token}".encode()),
+        (b"x-forwarded-proto", b"https"),
+        (b"referer", b"https://testserver/admin/"),
+        (b"content-type", b"multipart/form-data; boundary=x"),
+        (b"content-length", str(length).encode()),
+    ]
+
+    response = front_request("POST", UPLOAD_URL, headers, body=[b"x" * 65536] * 3)
+
+    assert response.status == 403
+    assert (
+        response.body
+        == (
+            f"Forbidden: sign in before sending a body of more than {front.READ_AHEAD:,} bytes.\n"
+        ).encode()
+    )
+    assert response.headers["connection"] == "close"
+    assert response.read == 0
+    assert django_requests == [UPLOAD_URL]
+
+
+def test_a_form_reaches_django(front_request, django_requests):
+    length = front.READ_AHEAD  # the largest body taken without a session
     headers = [(b"content-type", b"text/plain"), (b"content-length", str(length).encode())]
 
-    response = front_request("POST", path, headers, body=[b"x" * length])
+    response = front_request("POST", "/admin/login/", headers, body=[b"x" * length])
 
     # Django's answer: the CSRF check refuses a form without its token.
-    assert response.status == 403
-    assert django_requests == [path]
+    assert (response.status, b"CSRF" in response.body) == (403, True)
+    assert django_requests == ["/admin/login/"]
 
 
 @pytest.mark.parametrize("method", ["GET", "HEAD"])
@@ -329,3 +522,17 @@ def test_a_body_without_a_length_is_refused_unread(front_request, django_request
         "(bodies without one, chunked, are not accepted).\n"
     )
     assert (response.read, django_requests) == (0, [])
+
+
+def test_header_names_with_underscores_are_dropped(front_request, django_requests, settings):
+    """WSGI would join X_Forwarded_Proto with the proxy's X-Forwarded-Proto, so that a client
+    could put its own "https" first."""
+    settings.SECURE_SSL_REDIRECT = True
+    headers = [(b"x_forwarded_proto", b"https"), (b"x-forwarded-proto", b"http")]
+
+    response = front_request("GET", "/admin/login/", headers)
+
+    assert (response.status, response.headers["location"]) == (
+        301,
+        "https://testserver/admin/login/",
+    )

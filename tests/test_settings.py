@@ -116,7 +116,7 @@ def test_static_files_are_compressed_and_hashed(load_settings):
     assert settings["STORAGES"]["staticfiles"]["BACKEND"] == (
         "whitenoise.storage.CompressedManifestStaticFilesStorage"
     )
-    assert settings["MIDDLEWARE"].index("myapp.serving.middleware.WhiteNoiseMiddleware") == 2
+    assert settings["MIDDLEWARE"].index("whitenoise.middleware.WhiteNoiseMiddleware") == 2
     assert settings["STATIC_ROOT"] == BASE_DIR / "staticfiles"
 
 

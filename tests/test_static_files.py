@@ -1,9 +1,7 @@
 import gzip
-import warnings
 
 import brotli
 import pytest
-from asgiref.sync import async_to_sync, sync_to_async
 from django.contrib.staticfiles.storage import staticfiles_storage
 
 from tests.helpers import asgi_get
@@ -61,34 +59,6 @@ def test_admin_pages_link_the_hashed_stylesheet(client, hashed_url):
 
     assert response.status_code == 200
     assert hashed_url in response.text
-
-
-def test_asgi_streams_static_files_without_warnings(async_client, hashed_url, static_root):
-    async def download():
-        response = await async_client.get(hashed_url)
-        body = b"".join([chunk async for chunk in response.streaming_content])
-        await sync_to_async(response.close)()
-        return response, body
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        response, body = async_to_sync(download)()
-
-    assert response.status_code == 200
-    assert body == (static_root / hashed_url.removeprefix("/static/")).read_bytes()
-
-
-def test_asgi_answers_not_modified_without_a_body(async_client, hashed_url):
-    async def revalidate():
-        first = await async_client.get(hashed_url)
-        await sync_to_async(first.close)()
-        return await async_client.get(hashed_url, headers={"if-none-match": first["ETag"]})
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        response = async_to_sync(revalidate)()
-
-    assert response.status_code == 304
 
 
 def test_the_asgi_entry_point_serves_hashed_files_as_whitenoise_would(hashed_url, static_root):

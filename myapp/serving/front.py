@@ -1,46 +1,48 @@
-"""The ASGI front door: refuses request bodies too large for their URL from their headers alone,
-answers /healthz and the collected static files before Django, and reads large request bodies
-(uploads) ahead of Django.
+"""The ASGI front door: refuses request bodies too large for their view from their headers
+alone, receives request bodies on the event loop (so that a slow sender costs a connection,
+never one of Django's threads), and answers /healthz and the collected static files there.
 
 /healthz and static files are the requests a server gets most and need nothing of Django's:
 passing them through Django's stack costs most of their time (make benchmark measures it).
+Static files are answered by the tutorial's own SecurityMiddleware and WhiteNoiseMiddleware,
+called as Django calls middleware; their small, complete answers are kept in memory as an
+HTTP cache keeps them.
 """
 
 import asyncio
+import io
 from collections import deque
+from itertools import islice
+from urllib.parse import urlsplit
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.core.exceptions import DisallowedHost
+from django.core.handlers.wsgi import WSGIRequest
+from django.http import HttpResponse
 from django.middleware.security import SecurityMiddleware
-from django.template.defaultfilters import filesizeformat
-from django.urls import reverse
+from django.urls import Resolver404, resolve
 from whitenoise.middleware import WhiteNoiseMiddleware
 
-from myapp.serving.responses import read_chunks
+from myapp.serving.health import liveness, readiness
 
-# Static files up to this size are held in memory, up to MEMORY_BUDGET in all (the admin's
+# Static answers up to this size are kept in memory, up to MEMORY_BUDGET in all (the admin's
 # files, with their compressed variants, come to 4.3 MB); the others are read from disk.
 MEMORY_FILE_SIZE = 1024 * 1024
 MEMORY_BUDGET = 64 * 1024 * 1024
-# A request body is received ahead of Django's reading, up to this much: Django's thread then
-# takes it in pieces this large, not one network read (64 KiB or less) at a time, each piece a
-# round trip between its thread and the event loop.
+# A file read from disk goes out in pieces of this size: 64 pieces of Django's FileResponse.
+CHUNKS_PER_READ = 64
+# A client may pause this long while sending a request's body; then it is cut off.
+BODY_TIMEOUT = 10
+# A body up to this size (any form but an upload's) is received whole on the event loop before
+# one of Django's threads takes it: a slow sender costs a connection, never a thread. A larger
+# one (an upload, taken from signed-in users only: myapp/serving/large_bodies.py) is received
+# ahead of Django's reading, up to this much: Django's thread then takes it in pieces this
+# large, not one network read (64 KiB or less) at a time, each piece a round trip between its
+# thread and the event loop.
 READ_AHEAD = 1024 * 1024
-# Only these request headers change WhiteNoise's answer; named as WSGI (and Django) name them.
-STATIC_REQUEST_HEADERS = {
-    b"accept-encoding": "HTTP_ACCEPT_ENCODING",
-    b"if-none-match": "HTTP_IF_NONE_MATCH",
-    b"if-modified-since": "HTTP_IF_MODIFIED_SINCE",
-    b"range": "HTTP_RANGE",
-}
-HEALTHZ = (
-    {
-        "type": "http.response.start",
-        "status": 200,
-        "headers": [(b"content-type", b"text/plain"), (b"content-length", b"3")],
-    },
-    {"type": "http.response.body", "body": b"ok\n"},
-)
+# Answers that depend on request headers other than those named by Vary: never kept.
+CONDITIONAL = {b"if-none-match", b"if-modified-since", b"if-match", b"if-range", b"range"}
 
 
 class Front:
@@ -48,186 +50,249 @@ class Front:
 
     def __init__(self, application):
         self.application = application
-        # Only the uploader's admin pages take a file: their bodies may hold one of
-        # UPLOAD_MAX_SIZE plus the form's other fields, which Django caps at
-        # DATA_UPLOAD_MAX_MEMORY_SIZE (the same cap is the whole body's anywhere else).
-        self.upload_prefix = reverse("admin:uploader_uploadedfile_changelist")
         self.form_limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-        self.upload_limit = settings.UPLOAD_MAX_SIZE + self.form_limit
-        # WhiteNoise's own index of the collected files, with its headers: its answers
-        # (compressed variants, caching, 304, Range, 405) stay exactly WhiteNoise's.
-        self.whitenoise = WhiteNoiseMiddleware()
-        self.security_headers = {secure: security_headers(secure) for secure in (True, False)}
+        # What comes after WhiteNoise answers: "not a static file".
+        self.not_static = HttpResponse()
+        self.static = SecurityMiddleware(WhiteNoiseMiddleware(lambda request: self.not_static))
+        self.static_prefix = urlsplit(settings.STATIC_URL or "").path
+        # With WhiteNoise's autorefresh (DEBUG), files may change: nothing is kept.
+        self.keep = not getattr(settings, "WHITENOISE_AUTOREFRESH", settings.DEBUG)
         proxy_header = settings.SECURE_PROXY_SSL_HEADER
-        self.proxy_header = proxy_header and (
-            proxy_header[0].removeprefix("HTTP_").replace("_", "-").lower().encode("latin-1"),
-            proxy_header[1],
-        )
-        self.files = {}  # a file's path -> (response headers by secure, content or None)
-        held = 0
-        for static_file in self.whitenoise.files.values():
-            for _, path, headers in static_file.alternatives:
-                size = int(dict(headers)["Content-Length"])
-                content = None
-                if size <= MEMORY_FILE_SIZE and held + size <= MEMORY_BUDGET:
-                    with open(path, "rb") as file:
-                        content = file.read()
-                    held += size
-                self.files[path] = (
-                    {secure: self.encode(headers, secure) for secure in (True, False)},
-                    content,
-                )
+        self.proxy_header = proxy_header and header_name(proxy_header[0])
+        self.kept = {}  # (method, path, scheme, proxy header) -> (Vary names, {values: answer})
+        self.held = 0
+        alive = liveness()
+        self.healthz = answer_of(alive, alive.content)
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] == "http":
-            refusal = self.refuse_body(scope)
+        if scope["type"] != "http":
+            await self.application(scope, receive, send)
+            return
+        # Dropped as gunicorn and nginx drop them: WSGI would join X_Forwarded_Proto and
+        # X-Forwarded-Proto into one value, so a client could prepend its own.
+        scope["headers"] = [(n, v) for n, v in scope["headers"] if b"_" not in n]
+        headers = joined(scope["headers"])
+        length = headers.get(b"content-length", b"0")
+        if b"transfer-encoding" in headers:
+            # Django reads a body by its Content-Length (WSGI): one without a length would reach
+            # the views as empty, so it is refused instead of read.
+            await refuse(
+                send,
+                411,
+                "Length Required: send the request body with a "
+                "Content-Length header (bodies without one, chunked, are not accepted).",
+            )
+            return
+        length = int(length) if length.isdigit() else 0
+        streamed = None
+        if length:
+            refusal = self.refuse_body(scope, length)
             if refusal is not None:
-                # Answered before any of the body is read, and the connection closed: Uvicorn
-                # would otherwise read (and drop) the rest of the body to keep it alive.
-                status, text = refusal
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": status,
-                        "headers": [
-                            (b"content-type", b"text/plain; charset=utf-8"),
-                            (b"content-length", str(len(text)).encode()),
-                            (b"connection", b"close"),
-                        ],
-                    }
-                )
-                await send({"type": "http.response.body", "body": text})
+                await refuse(send, 413, refusal)
                 return
-            path = scope["path"]
-            if path == "/healthz":
-                # Liveness, as myapp.serving.health answers it: whatever the Host header or scheme.
-                for message in HEALTHZ:
-                    await send(message)
-                return
-            static_file = self.whitenoise.files.get(path)
-            if static_file is not None:
-                secure = self.is_secure(scope)
-                # Plain HTTP that Django would redirect to HTTPS goes on to Django.
-                if secure or not settings.SECURE_SSL_REDIRECT:
-                    await self.serve(static_file, scope, secure, send)
+            if length <= READ_AHEAD:
+                receive = await read_whole(receive)
+                if receive is None:
+                    text = f"the request's body stopped arriving for {BODY_TIMEOUT} s."
+                    await refuse(send, 408, f"Request Timeout: {text}")
                     return
-            if has_large_body(scope):
-                async with ReadAhead(receive) as receive_ahead:
-                    await self.application(scope, receive_ahead, send)
-                return
-        await self.application(scope, receive, send)
-
-    async def serve(self, static_file, scope, secure, send):
-        request_headers = {}
-        for name, value in scope["headers"]:
-            if name in STATIC_REQUEST_HEADERS:
-                request_headers[STATIC_REQUEST_HEADERS[name]] = value.decode("latin-1")
-        method = scope["method"]
-        # The common case from memory: a whole file, or its headers alone (HEAD).
-        if (
-            method in ("GET", "HEAD")
-            and "HTTP_RANGE" not in request_headers
-            and not static_file.is_not_modified(request_headers)
-        ):
-            path, _ = static_file.get_path_and_headers(request_headers)
-            headers, content = self.files[path]
-            if content is not None:
-                await send(
-                    {"type": "http.response.start", "status": 200, "headers": headers[secure]}
-                )
-                await send(
-                    {"type": "http.response.body", "body": content if method == "GET" else b""}
-                )
-                return
-        # Everything else (304, 405, Range, large files) as WhiteNoise answers it, from disk.
-        response = static_file.get_response(method, request_headers)
-        await send(
-            {
-                "type": "http.response.start",
-                "status": int(response.status),
-                "headers": self.encode(response.headers, secure),
-            }
-        )
-        file = response.file
+            else:
+                receive = streamed = ReadAhead(receive)
+                send = streamed.closing(send)
+        path = scope["path"]
+        if path == "/healthz":
+            await answer(send, self.healthz, scope["method"])
+            return
+        if path == "/readyz":
+            # Beside Django's threads, and outside its request log: readiness logs each change.
+            response = await sync_to_async(readiness, thread_sensitive=False)()
+            await answer(send, answer_of(response, response.content), scope["method"])
+            return
+        if path.startswith(self.static_prefix) and await self.serve_static(scope, headers, send):
+            return
         try:
-            async for chunk in read_chunks(file):
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await self.application(scope, receive, send)
         finally:
-            if file is not None:
-                file.close()
-        await send({"type": "http.response.body", "body": b""})
+            if streamed is not None:
+                streamed.stop()
 
-    def refuse_body(self, scope):
-        """(status, text) when the request's headers show a body its URL does not take."""
-        length = 0
-        for name, value in scope["headers"]:
-            if name == b"transfer-encoding":
-                # Django reads a body by its Content-Length (WSGI): one without a length would
-                # reach the views as empty, so it is refused instead of read.
-                return 411, (
-                    b"Length Required: send the request body with a Content-Length header "
-                    b"(bodies without one, chunked, are not accepted).\n"
-                )
-            if name == b"content-length" and value.isdigit():
-                length = int(value)
-        if not length:
-            return None
+    def refuse_body(self, scope, length):
+        """Why the request's headers show a body its view does not take, or None."""
         if scope["method"] in ("GET", "HEAD"):
-            return 413, f"Content Too Large: {scope['method']} requests take no body.\n".encode()
-        if scope["path"].startswith(self.upload_prefix):
-            if length <= self.upload_limit:
-                return None
-            text = (
-                f"Content Too Large: files can be {filesizeformat(settings.UPLOAD_MAX_SIZE)} "
-                f"({settings.UPLOAD_MAX_SIZE:,} bytes) at most; this request's body is "
-                f"{length:,} bytes, over the "
-                f"{self.upload_limit:,} that such a file and its form may take.\n"
-            )
-        else:
-            if length <= self.form_limit:
-                return None
-            text = (
-                f"Content Too Large: this URL takes a body of {self.form_limit:,} bytes at "
-                f"most; this request's is {length:,} bytes.\n"
-            )
-        return 413, text.encode()
+            return f"Content Too Large: {scope['method']} requests take no body."
+        if self.form_limit is None or length <= self.form_limit:
+            return None
+        limit = body_limit(scope["path"], self.form_limit)
+        if length <= limit:
+            return None
+        return (
+            f"Content Too Large: this URL takes a body of {limit:,} bytes at most; "
+            f"this request's is {length:,} bytes."
+        )
 
-    def encode(self, headers, secure):
-        """WhiteNoise's headers, plus those SecurityMiddleware adds, as ASGI wants them."""
-        return [
+    async def serve_static(self, scope, headers, send):
+        """Answer as SecurityMiddleware and WhiteNoise would; False if not a static file."""
+        method = scope["method"]
+        key = (method, scope["path"], scope["scheme"], headers.get(self.proxy_header))
+        keep = self.keep and not CONDITIONAL.intersection(headers)
+        if keep and key in self.kept:
+            vary, answers = self.kept[key]
+            found = answers.get(tuple(headers.get(name) for name in vary))
+            if found is not None:
+                await answer(send, found, method)
+                return True
+        found = await sync_to_async(self.respond, thread_sensitive=False)(scope, headers)
+        if found is None:
+            return False
+        response, whole = found
+        if whole is None:  # a large file, read from disk in pieces beside the event loop
+            await send(start_of(response))
+            content = iter(response.streaming_content)
+            read = sync_to_async(
+                lambda: b"".join(islice(content, CHUNKS_PER_READ)), thread_sensitive=False
+            )
+            try:
+                while chunk := await read():
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            finally:
+                await sync_to_async(response.close, thread_sensitive=False)()
+            await send({"type": "http.response.body", "body": b""})
+            return True
+        await answer(send, whole, method)
+        size = len(whole[1]["body"])
+        if keep and response.status_code == 200 and self.held + size <= MEMORY_BUDGET:
+            vary = [header_name(name) for name in response.get("Vary", "").split(",") if name]
+            values = tuple(headers.get(name) for name in vary)
+            self.kept.setdefault(key, (vary, {}))[1][values] = whole
+            self.held += size
+        return True
+
+    def respond(self, scope, headers):
+        """(the middleware's response, its answer read whole when small), or None."""
+        try:
+            response = self.static(wsgi_request(scope, headers))
+        except DisallowedHost:
+            return None  # Django answers it, as it answers every host it does not serve
+        if response is self.not_static:
+            return None
+        if response.streaming and int(response.get("Content-Length", 0)) > MEMORY_FILE_SIZE:
+            return response, None
+        content = b"".join(response) if scope["method"] != "HEAD" else b""
+        response.close()
+        return response, answer_of(response, content)
+
+
+def header_name(meta_name):
+    """b"x-forwarded-proto" for HTTP_X_FORWARDED_PROTO or X-Forwarded-Proto."""
+    return meta_name.strip().removeprefix("HTTP_").replace("_", "-").lower().encode("latin-1")
+
+
+def joined(headers):
+    """Request headers by name, repeated ones joined as WSGI (and Django) join them."""
+    by_name = {}
+    for name, value in headers:
+        by_name[name] = by_name[name] + b"," + value if name in by_name else value
+    return by_name
+
+
+def body_limit(path, default):
+    """The request body limit of the view at path: its `request_body_limit`, or default."""
+    try:
+        view = resolve(path).func
+    except Resolver404:
+        return default
+    return getattr(view, "request_body_limit", default)
+
+
+def wsgi_request(scope, headers):
+    """The request Django would make of this one (headers as WSGI names them), with no body."""
+    environ = {
+        "REQUEST_METHOD": scope["method"],
+        "SCRIPT_NAME": "",
+        "PATH_INFO": scope["path"].encode().decode("latin-1"),
+        "QUERY_STRING": scope.get("query_string", b"").decode("latin-1"),
+        "SERVER_NAME": (scope.get("server") or ("localhost",))[0],
+        "SERVER_PORT": str((scope.get("server") or (None, 80))[1]),
+        "wsgi.url_scheme": scope["scheme"],
+        "wsgi.input": io.BytesIO(),
+    }
+    for name, value in headers.items():
+        environ["HTTP_" + name.decode("latin-1").upper().replace("-", "_")] = value.decode(
+            "latin-1"
+        )
+    return WSGIRequest(environ)
+
+
+def start_of(response):
+    return {
+        "type": "http.response.start",
+        "status": response.status_code,
+        "headers": [
             (name.lower().encode("latin-1"), value.encode("latin-1"))
-            for name, value in [*headers, *self.security_headers[secure]]
-        ]
-
-    def is_secure(self, scope):
-        """Whether Django would take the request as HTTPS (HttpRequest.is_secure)."""
-        if self.proxy_header:
-            wanted, secure_value = self.proxy_header
-            for name, value in scope["headers"]:
-                if name == wanted:
-                    return value.split(b",")[0].strip().decode("latin-1") == secure_value
-        return scope.get("scheme") == "https"
+            for name, value in response.items()
+        ],
+    }
 
 
-def security_headers(secure):
-    """The headers SecurityMiddleware adds to a response, over HTTPS or plain HTTP."""
-    request = HttpRequest()
-    request.is_secure = lambda: secure
-    response = SecurityMiddleware(lambda request: None).process_response(request, HttpResponse())
-    return [(name, value) for name, value in response.items() if name != "Content-Type"]
+def answer_of(response, content):
+    """A complete answer as the two ASGI messages that send it."""
+    if not response.streaming and "Content-Length" not in response:
+        response["Content-Length"] = len(content)
+    return (start_of(response), {"type": "http.response.body", "body": content})
 
 
-def has_large_body(scope):
-    """Whether a request's body is worth reading ahead (uploads): larger than one piece."""
-    for name, value in scope["headers"]:
-        if name == b"content-length":
-            return value.isdigit() and int(value) > READ_AHEAD
-    return False
+async def answer(send, messages, method):
+    start, body = messages
+    await send(start)
+    await send(body if method != "HEAD" else {"type": "http.response.body", "body": b""})
+
+
+async def refuse(send, status, text):
+    """Answer before the body is read, and close the connection: Uvicorn would otherwise read
+    (and drop) the rest of the body to keep it alive."""
+    body = f"{text}\n".encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+async def read_whole(receive):
+    """A receive that gives the whole body at once, read before Django's thread waits on it;
+    None when the client stopped sending for BODY_TIMEOUT or went away."""
+    pieces = []
+    while True:
+        try:
+            async with asyncio.timeout(BODY_TIMEOUT):  # no task of its own, as wait_for makes
+                message = await receive()
+        except TimeoutError:
+            return None
+        if message["type"] != "http.request":
+            return None
+        pieces.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    messages = deque([{"type": "http.request", "body": b"".join(pieces)}])
+
+    async def receive_whole():
+        return messages.popleft() if messages else await receive()
+
+    return receive_whole
 
 
 class ReadAhead:
     """An ASGI receive that reads the request body ahead, up to READ_AHEAD bytes, and hands
-    over all that was read at each call."""
+    over all that was read at each call; a client that stops sending for BODY_TIMEOUT is taken
+    as gone. Reading starts at Django's first read: a request answered before (an upload
+    without a session) or queued for a thread holds no buffer."""
 
     def __init__(self, receive):
         self.receive = receive
@@ -236,21 +301,36 @@ class ReadAhead:
         self.last = None  # the message that ends the body: its last piece, or a disconnect
         self.arrived = asyncio.Event()
         self.taken = asyncio.Event()
-
-    async def __aenter__(self):
         self.task = None
-        return self
 
-    async def __aexit__(self, *exc_info):
+    def stop(self):
         if self.task is not None:
             self.task.cancel()
+
+    def closing(self, send):
+        """A send that closes the connection after an answer given before the whole body was
+        read: Uvicorn would otherwise read the rest to keep the connection alive."""
+
+        async def send_and_close(message):
+            if message["type"] == "http.response.start" and not self.received():
+                message["headers"] = [*message["headers"], (b"connection", b"close")]
+            await send(message)
+
+        return send_and_close
+
+    def received(self):
+        return self.last is not None and self.last["type"] == "http.request"
 
     async def pump(self):
         while True:
             while self.size >= READ_AHEAD:
                 self.taken.clear()
                 await self.taken.wait()
-            message = await self.receive()
+            try:
+                async with asyncio.timeout(BODY_TIMEOUT):
+                    message = await self.receive()
+            except TimeoutError:
+                message = {"type": "http.disconnect"}
             if message["type"] == "http.request":
                 self.chunks.append(message.get("body", b""))
                 self.size += len(self.chunks[-1])
@@ -260,7 +340,6 @@ class ReadAhead:
                 return
 
     async def __call__(self):
-        # From Django's first read on: a request still queued for a thread holds no buffer.
         if self.task is None:
             self.task = asyncio.create_task(self.pump())
         while not self.chunks and self.last is None:
@@ -272,5 +351,5 @@ class ReadAhead:
         self.chunks.clear()
         self.size = 0
         self.taken.set()
-        more = self.last is None or self.last["type"] != "http.request"
+        more = not self.received()
         return {"type": "http.request", "body": body, "more_body": more}

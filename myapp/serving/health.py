@@ -1,5 +1,6 @@
 """Health checks for the platform's probes and Docker: /healthz (alive) and /readyz (ready)."""
 
+import logging
 import os
 import posixpath
 import threading
@@ -7,13 +8,14 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as CheckTimeout
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from botocore.exceptions import ClientError
 from django.core.files.storage import FileSystemStorage, default_storage
 from django.db import connection
 from django.http import HttpResponse
 
 from myapp.configuration.storages import describe_error
+
+logger = logging.getLogger(__name__)
 
 # Both dependencies together must answer well within the platform's 20-second probe budget.
 CHECK_TIMEOUT = 5.0
@@ -71,6 +73,7 @@ CHECKS = {"database": check_database, "storage": check_storage}
 _executor = ThreadPoolExecutor(max_workers=len(CHECKS), thread_name_prefix="readyz")
 _running = {}
 _starting = threading.Lock()  # probes may arrive at once, each in a thread of its own
+_failing = []  # what the last probe found failing, to log only what changes
 
 
 def liveness():
@@ -90,6 +93,13 @@ def readiness():
         except Exception as error:
             # The error's type (and S3's code) only: its text may hold hosts, keys or URLs.
             failures.append(f"{name}: {describe_error(error)}")
+    with _starting:
+        if failures != _failing:
+            if failures:
+                logger.error("Not ready: %s", "; ".join(failures))
+            else:
+                logger.warning("Ready again: the database and the storage answer.")
+            _failing[:] = failures
     if failures:
         return HttpResponse("\n".join(failures) + "\n", content_type="text/plain", status=503)
     return HttpResponse("ready\n", content_type="text/plain")
@@ -110,27 +120,12 @@ class HealthCheckMiddleware:
     ALLOWED_HOSTS and over plain HTTP, so host checks and HTTPS redirects must not apply.
     """
 
-    sync_capable = True
-    async_capable = True
-
     def __init__(self, get_response):
         self.get_response = get_response
-        self.is_async = iscoroutinefunction(get_response)
-        if self.is_async:
-            markcoroutinefunction(self)
 
     def __call__(self, request):
-        if self.is_async:
-            return self.__acall__(request)
         if request.path == "/healthz":
             return liveness()
         if request.path == "/readyz":
             return readiness()
         return self.get_response(request)
-
-    async def __acall__(self, request):
-        if request.path == "/healthz":
-            return liveness()
-        if request.path == "/readyz":
-            return await sync_to_async(readiness, thread_sensitive=False)()
-        return await self.get_response(request)

@@ -1,7 +1,6 @@
 from django.views.static import serve
 
 from myapp.configuration.storages import content_headers
-from myapp.serving.responses import stream_asynchronously
 
 
 def serve_media(request, path, document_root):
@@ -9,4 +8,4 @@ def serve_media(request, path, document_root):
     response = serve(request, path, document_root=document_root)
     for header, value in content_headers(path).items():
         response[header] = value
-    return stream_asynchronously(request, response)
+    return response

@@ -1,7 +1,6 @@
 from pathlib import Path
 
 import pytest
-from asgiref.sync import async_to_sync, sync_to_async
 from django.contrib import admin
 from django.urls import resolve, reverse
 
@@ -40,19 +39,6 @@ def test_upload_is_served_in_debug(client, debug):
     assert response["Content-Type"] == "text/plain"
     assert response["Content-Disposition"].startswith("inline")
     assert body == b"Hello, world!\n"
-
-
-def test_upload_streams_under_asgi_in_debug(async_client, debug):
-    uploaded = UploadedFileFactory()
-
-    async def download():
-        response = await async_client.get(uploaded.file.url)
-        body = b"".join([chunk async for chunk in response.streaming_content])
-        await sync_to_async(response.close)()
-        return response.status_code, body
-
-    # Chunk by chunk on the event loop: no warning that Django reads the file in a thread.
-    assert async_to_sync(download)() == (200, b"Hello, world!\n")
 
 
 @pytest.mark.parametrize("name", ["page.html", "drawing.svg", "feed.xml", "script.js", "noext"])
