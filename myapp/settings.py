@@ -59,6 +59,8 @@ INSTALLED_APPS = [
     # Before staticfiles, so that runserver leaves static files to WhiteNoise too.
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    # Login attempts limited (the production section below says how).
+    "axes",
     "file_lifecycle",
     "uploader",
 ]
@@ -76,6 +78,8 @@ MIDDLEWARE = [
     "myapp.serving.large_bodies.SignInForLargeBodiesMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes requires: it turns a refused login into its lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "myapp.urls"
@@ -179,15 +183,40 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 256 * 1024
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 
-# --- Login attempts (django-axes), beyond the tutorial ---------------------------------------
+# Production hardening, beyond the tutorial: what `manage.py check --deploy` asks for.
+# https://docs.djangoproject.com/en/5.2/howto/deployment/checklist/
+
+# TLS ends at the platform's load balancer, which says so in X-Forwarded-Proto.
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# Plain HTTP is redirected to HTTPS (not /healthz nor /readyz: myapp/serving/health.py
+# answers first). Off in DEBUG, which `make run` serves over plain HTTP.
+SECURE_SSL_REDIRECT = get_boolean("SECURE_SSL_REDIRECT", default=not DEBUG)
+
+# HSTS for a year, subdomains and preload consent included (set 0 until every subdomain serves
+# HTTPS; being in browsers' preload lists needs https://hstspreload.org/, and leaving takes months).
+SECURE_HSTS_SECONDS = get_integer("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+SECURE_HSTS_PRELOAD = True
+
+# Cookies over HTTPS only, and __Secure- names so that browsers refuse them over plain HTTP.
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = not DEBUG
+SESSION_COOKIE_NAME = "sessionid" if DEBUG else "__Secure-sessionid"
+CSRF_COOKIE_NAME = "csrftoken" if DEBUG else "__Secure-csrftoken"
+
+# Django's defaults, stated because check --deploy relies on them: no MIME sniffing, no full
+# URLs in Referer headers to other sites, no framing (clickjacking).
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+
+# Login attempts, limited per client and per account by django-axes (its app and middleware
+# are in INSTALLED_APPS and MIDDLEWARE above).
 # https://django-axes.readthedocs.io/en/latest/4_configuration.html
 # After AXES_FAILURE_LIMIT wrong passwords in a row, from one client (any account) or for one
 # account (from any client), logging in is refused for AXES_COOLOFF_TIME, the right password
 # too, with a page that says how to get back in: wait, or an administrator runs
 # `python manage.py axes_reset_username NAME` (axes_reset_ip ADDRESS for a client).
-INSTALLED_APPS += ["axes"]
-# Last, as django-axes requires: it turns a refused login into its lockout page.
-MIDDLEWARE += ["axes.middleware.AxesMiddleware"]
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out login
     "django.contrib.auth.backends.ModelBackend",
@@ -209,36 +238,6 @@ AXES_COOLOFF_MESSAGE = (
 # a client can choose that address itself: then only the limit per account holds.
 AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"]
 AXES_IPWARE_PROXY_ORDER = "right-most"
-# --- end of login attempts -------------------------------------------------------------------
-
-
-# Production hardening, beyond the tutorial: what `manage.py check --deploy` asks for.
-# https://docs.djangoproject.com/en/5.2/howto/deployment/checklist/
-
-# TLS ends at the platform's load balancer, which says so in X-Forwarded-Proto.
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-
-# Plain HTTP is redirected to HTTPS (not /healthz nor /readyz: myapp/serving/health.py
-# answers first).
-# Off in DEBUG, which `make run` serves over plain HTTP.
-SECURE_SSL_REDIRECT = get_boolean("SECURE_SSL_REDIRECT", default=not DEBUG)
-
-# HSTS for a year, subdomains and preload consent included (set 0 until every subdomain serves
-# HTTPS; being in browsers' preload lists needs https://hstspreload.org/, and leaving takes months).
-SECURE_HSTS_SECONDS = get_integer("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
-SECURE_HSTS_INCLUDE_SUBDOMAINS = True
-SECURE_HSTS_PRELOAD = True
-
-# Cookies over HTTPS only, and __Secure- names so that browsers refuse them over plain HTTP.
-SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = not DEBUG
-SESSION_COOKIE_NAME = "sessionid" if DEBUG else "__Secure-sessionid"
-CSRF_COOKIE_NAME = "csrftoken" if DEBUG else "__Secure-csrftoken"
-
-# Django's defaults, stated because check --deploy relies on them: no MIME sniffing, no full
-# URLs in Referer headers to other sites, no framing (clickjacking).
-SECURE_CONTENT_TYPE_NOSNIFF = True
-SECURE_REFERRER_POLICY = "same-origin"
-X_FRAME_OPTIONS = "DENY"
 
 # Error pages and reports hide settings that hold secrets, DSNs too
 # (myapp/configuration/reporting.py).

@@ -15,7 +15,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 @pytest.fixture
 def project_sample(tmp_path):
-    """The project, with mutmut narrowed to myapp/serving/responses.py and static files' tests."""
+    """The project, with mutmut narrowed to myapp/serving/media.py and the admin's tests."""
     copy = tmp_path / "project"
     for name in [
         "myapp",
@@ -35,8 +35,8 @@ def project_sample(tmp_path):
     config = pyproject.read_text()
     config, narrowed = re.subn(
         r"pytest_add_cli_args_test_selection = \[.*?\]",
-        'only_mutate = ["myapp/serving/responses.py"]\n'
-        'pytest_add_cli_args_test_selection = ["tests/test_static_files.py"]',
+        'only_mutate = ["myapp/serving/media.py"]\n'
+        'pytest_add_cli_args_test_selection = ["tests/uploader/test_admin.py"]',
         config,
         flags=re.DOTALL,
     )
@@ -45,7 +45,7 @@ def project_sample(tmp_path):
     (copy / "docs").mkdir()
     (copy / "docs" / "mutation-survivors.md").write_text(
         "| mutant | reason |\n| --- | --- |\n"
-        "| `myapp.serving.responses.x_read_chunks__mutmut_1` | a reason tests catch |\n"
+        "| `myapp.serving.media.x_serve_media__mutmut_1` | a reason tests catch |\n"
     )
     return copy
 
@@ -63,22 +63,23 @@ def test_mutation_run_scores_a_module_and_lists_its_survivors(project_sample):
     )
 
     assert result.returncode == 0, result.stdout + result.stderr
-    score = re.search(r"^myapp/serving/responses\.py +(\d+) +(\d+) +([\d.]+)%", result.stdout, re.M)
+    score = re.search(r"^myapp/serving/media\.py +(\d+) +(\d+) +([\d.]+)%", result.stdout, re.M)
     assert score, result.stdout
     caught, run = int(score[1]), int(score[2])
     assert 0 < caught <= run
     # Only the narrowed module is mutated.
-    assert not re.search(r"^(myapp/(?!serving/responses)|uploader/)", result.stdout, re.M)
+    others = r"^(myapp/(?!serving/media)|uploader/|file_lifecycle/)"
+    assert not re.search(others, result.stdout, re.M)
     # A survivor is listed with its change, and without a reason when the file gives none.
     survivors = re.findall(
-        r"^  (myapp\.serving\.responses\.\S+) \[survived\]: (.*)$", result.stdout, re.M
+        r"^  (myapp\.serving\.media\.\S+) \[survived\]: (.*)$", result.stdout, re.M
     )
     assert len(survivors) == run - caught
     if survivors:
         assert survivors[0][1].startswith("NO REASON GIVEN")
     # The file's row for a mutant that the tests catch is reported as one to remove.
     assert "no longer surviving" in result.stdout
-    assert "  myapp.serving.responses.x_read_chunks__mutmut_1\n" in result.stdout
+    assert "  myapp.serving.media.x_serve_media__mutmut_1\n" in result.stdout
 
 
 def collected(folder, environ):
