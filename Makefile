@@ -32,7 +32,7 @@ run: run-checks $(VENV)/.run-installed
 	$(if $(DEBUG_OFF),$(BIN)/python manage.py collectstatic --no-input --verbosity 0)
 	@echo "Serving at http://$(HOST):$(PORT)/admin/"
 	$(BIN)/uvicorn myapp.asgi:application --host $(HOST) --port $(PORT) \
-		--reload --reload-dir myapp --reload-dir uploader
+		--reload --reload-dir myapp --reload-dir file_lifecycle --reload-dir uploader
 
 # Before make run builds or starts anything: the port is free, and no file it writes belongs
 # to another user (a make run as root leaves such files): one line each (scripts/check-run.py).
@@ -55,8 +55,9 @@ manage: $(VENV)/.run-installed
 
 # The whole suite on PostgreSQL: DEFAULT_DATABASE_DSN if set, else a throwaway server.
 # A script path, not -m tests.postgres: django-storage-url installs a package named tests.
-# It prints the coverage of myapp/ and uploader/, and fails below COVERAGE_FLOOR: 93.5% was
-# measured on the whole suite when it was set, less a point and a half for noise. Only code run
+# It prints the coverage of myapp/, file_lifecycle/ and uploader/, and fails below
+# COVERAGE_FLOOR: 93.5% was measured on the whole suite when it was set, less a point and a half
+# for noise. Only code run
 # in pytest's own process counts: what the servers and commands that the tests start run is
 # tested there too, but not counted. Raise it as tests are added. A subset chosen with
 # PYTEST_ARGS only prints it.
@@ -65,8 +66,8 @@ test: $(VENV)/.test-installed
 	$(BIN)/python tests/postgres.py $(BIN)/python -m pytest --cov --cov-report=term \
 		$(if $(PYTEST_ARGS),,--cov-fail-under=$(COVERAGE_FLOOR)) $(PYTEST_ARGS)
 
-# Mutation testing of myapp/ and uploader/ on PostgreSQL (docs/development.md): a score per
-# module and the mutants no test catches. Not part of make test or CI. MUTANTS narrows the run
+# Mutation testing of myapp/, file_lifecycle/ and uploader/ on PostgreSQL (docs/development.md):
+# a score per module and the mutants no test catches. Not part of make test or CI. MUTANTS narrows the run
 # to some mutants by name, e.g. MUTANTS='uploader.models.*'; MUTATION_JOBS run at once.
 MUTATION_JOBS ?= 2
 mutation: $(VENV)/.test-installed
