@@ -262,8 +262,8 @@ def test_not_ready_is_logged_once_per_change_with_its_reason(
     logging.getLogger(health.__name__).removeHandler(caplog.handler)
 
     assert [answer.status for answer in answers] == [503, 503, 503, 200, 200]
-    assert answers[0].body == b"storage: NotADirectoryError\n"
+    assert answers[0].body == b"storage: NotADirectoryError (ENOTDIR)\n"
     assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
-        ("ERROR", "Not ready: storage: NotADirectoryError"),
+        ("ERROR", "Not ready: storage: NotADirectoryError (ENOTDIR)"),
         ("WARNING", "Ready again: the database and the storage answer."),
     ]
