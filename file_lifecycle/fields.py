@@ -35,14 +35,12 @@ class ManagedFieldFile(FieldFile):
         """Store a new file through the lifecycle: Django's FileField.pre_save calls this for
         a file not stored yet, before the row is written."""
         instance, field = self.instance, self.field
-        replaced = None
-        if instance.pk is not None:
-            rows = type(instance)._default_manager.filter(pk=instance.pk)
-            replaced = rows.values_list(field.attname, flat=True).first()
+        rows = type(instance)._default_manager.filter(pk=instance.pk)
+        old = None if instance.pk is None else rows.values_list(field.attname, flat=True).first()
         name = field.generate_filename(instance, name)
         self.name = lifecycle.store(self.storage, name, content, field.max_length)
         stored = type(self)(instance, field, self.name)
-        stored.replaced = replaced if replaced != self.name else None
+        stored.replaced = old if old != self.name else None
         setattr(instance, field.attname, stored)
         if save:
             instance.save()
