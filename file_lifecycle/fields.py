@@ -69,8 +69,7 @@ class ManagedFileField(models.FileField):
             file.replaced = None
 
     def delete_with_row(self, instance, **kwargs):
-        file = getattr(instance, self.attname)
-        if file:
+        if file := getattr(instance, self.attname):
             lifecycle.delete_after_commit(self, file.name)
 
     def formfield(self, **kwargs):
@@ -101,17 +100,12 @@ class UploadField(forms.FileField):
             size, most = filesizeformat(upload.size), filesizeformat(limit)
             if size == most:  # "10.0 MB; at most 10.0 MB" would not say what is wrong
                 size, most = f"{upload.size:,}\xa0bytes", f"{limit:,}\xa0bytes"
-            raise forms.ValidationError(
-                self.error_messages["too_large"],
-                code="too_large",
-                params={"size": size, "limit": most},
-            )
+            raise self.refusal("too_large", size=size, limit=most)
         try:
             self.storage.get_valid_name(posixpath.basename(upload.name))
         except SuspiciousFileOperation:
-            raise forms.ValidationError(
-                self.error_messages["unusable_name"],
-                code="unusable_name",
-                params={"name": upload.name},
-            ) from None
+            raise self.refusal("unusable_name", name=upload.name) from None
         return upload
+
+    def refusal(self, code, **params):
+        return forms.ValidationError(self.error_messages[code], code=code, params=params)
