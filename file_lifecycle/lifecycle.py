@@ -76,8 +76,7 @@ _current = contextvars.ContextVar("file_operations", default=None)
 @contextmanager
 def file_operations():
     """Remove again the files stored within, if it fails; nested, the outermost one does."""
-    outer = _current.get()
-    if outer is not None:
+    if (outer := _current.get()) is not None:
         yield outer
         return
     # What became of stored files within one change of rows (the admin's request, or one block
