@@ -4,6 +4,7 @@ of an installed model uses, and repair what can be repaired."""
 import datetime
 import posixpath
 from collections import defaultdict
+from functools import partial
 from pathlib import Path
 
 from django.apps import apps
@@ -93,13 +94,14 @@ class Command(BaseCommand):
         self.rows, self.stored = self.rows + len(rows), self.stored + len(stored)
 
         for deletion in pending:
-            if deletion.name in rows:  # stored again under the same name since: keep it
+            name = deletion.name
+            if name in rows:  # stored again under the same name since: keep it
                 deletion.delete()
                 continue
-            stored.pop(deletion.name, None)
+            stored.pop(name, None)
             if not self.fix:
-                self.problem(f"Deleted row's file not yet removed: {deletion.name}")
-            elif self.remove("deleted row's file", deletion.name, storage.delete):
+                self.problem(f"Deleted row's file not yet removed: {name}")
+            elif self.remove("deleted row's file", name, partial(storage.delete, name)):
                 deletion.delete()
 
         orphans = sorted(stored.keys() - rows.keys())
@@ -110,7 +112,7 @@ class Command(BaseCommand):
                 "the files there that are not in the app's layout are left alone."
             )
         for name in orphans:
-            self.settle("orphaned file", name, stored[name], storage.delete)
+            self.settle("orphaned file", name, stored[name], partial(storage.delete, name))
         try:
             for what, name, modified, remove in list_interrupted_uploads(storage):
                 self.settle(what, name, modified, remove)
@@ -145,7 +147,7 @@ class Command(BaseCommand):
 
     def remove(self, what, name, remove):
         try:
-            remove(name)
+            remove()
         except STORAGE_ERRORS as error:
             self.problem(f"Could not remove {what} {name}: {describe_error(error)}")
             return False
@@ -179,20 +181,14 @@ def list_interrupted_uploads(storage):
     if isinstance(storage, FileSystemStorage):
         root = Path(storage.location)
         return [
-            ("empty folder", f"{path.name}/", modified(path), lambda name: (root / name).rmdir())
+            ("empty folder", f"{path.name}/", modified(path), path.rmdir)
             for path in root.glob("*/")  # folders only
             if not any(path.iterdir())
         ]
     prefix = posixpath.join(storage.location, "")
-    return [
-        (
-            "incomplete multipart upload",
-            upload.key.removeprefix(prefix),
-            upload.initiated,
-            lambda name, upload=upload: upload.abort(),
-        )
-        for upload in storage.bucket.multipart_uploads.filter(Prefix=prefix)
-    ]
+    uploads = storage.bucket.multipart_uploads.filter(Prefix=prefix)
+    what = "incomplete multipart upload"
+    return [(what, up.key.removeprefix(prefix), up.initiated, up.abort) for up in uploads]
 
 
 def modified(path):
