@@ -50,12 +50,8 @@ class Command(BaseCommand):
         self.fix, self.grace_period = fix, grace_period
         self.cutoff = timezone.now() - datetime.timedelta(seconds=grace_period)
         self.unfixed = self.rows = self.stored = 0
-        fields = {
-            field_label(field): field
-            for model in apps.get_models()
-            for field in model._meta.fields
-            if isinstance(field, models.FileField)
-        }
+        every_field = (field for model in apps.get_models() for field in model._meta.fields)
+        fields = {field_label(f): f for f in every_field if isinstance(f, models.FileField)}
         # Fields whose storages keep files in the same place are listed once, so that neither
         # takes the other's files for orphans: place -> (fields, pending deletions).
         places, where = defaultdict(lambda: ([], [])), {}
@@ -164,11 +160,8 @@ def list_files(storage):
     files on S3, none per file."""
     if isinstance(storage, FileSystemStorage):
         root = Path(storage.location)
-        return {
-            path.relative_to(root).as_posix(): modified(path)
-            for path in root.rglob("*")
-            if path.is_file()
-        }
+        files = [path for path in root.rglob("*") if path.is_file()]
+        return {path.relative_to(root).as_posix(): modified(path) for path in files}
     prefix = posixpath.join(storage.location, "")  # "media" or "media/": keys start "media/"
     objects = storage.bucket.objects.filter(Prefix=prefix)
     return {item.key.removeprefix(prefix): item.last_modified for item in objects}
