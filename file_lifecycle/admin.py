@@ -1,5 +1,4 @@
 import posixpath
-from contextlib import contextmanager
 
 from django.conf import settings
 from django.contrib import messages
@@ -18,41 +17,33 @@ class ManagedFilesAdmin:
     def get_urls(self):
         urls = super().get_urls()
         prefix = f"{self.opts.app_label}_{self.opts.model_name}"
-        forms = {f"{prefix}_add", f"{prefix}_change"}
+        limit = settings.UPLOAD_MAX_SIZE + settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         for url in urls:
-            if url.name in forms:
+            if url.name in (f"{prefix}_add", f"{prefix}_change"):
                 # Read by the ASGI front (myapp/serving), which refuses larger bodies unread.
-                url.callback.request_body_limit = (
-                    settings.UPLOAD_MAX_SIZE + settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-                )
+                url.callback.request_body_limit = limit
         return urls
 
     def changeform_view(self, request, *args, **kwargs):
+        return self.keep_files_in_step(super().changeform_view, request, *args, **kwargs)
+
+    def delete_view(self, request, *args, **kwargs):
+        return self.keep_files_in_step(super().delete_view, request, *args, **kwargs)
+
+    def changelist_view(self, request, *args, **kwargs):  # where "delete selected" runs
+        return self.keep_files_in_step(super().changelist_view, request, *args, **kwargs)
+
+    def keep_files_in_step(self, view, request, *args, **kwargs):
+        """Run an admin view within lifecycle.file_operations, and tell the editor what the
+        storage refused: a new file (back to the form), or removing deleted or replaced ones."""
         try:
-            with self.file_operations(request):
-                return super().changeform_view(request, *args, **kwargs)
+            with lifecycle.file_operations() as operations:
+                response = view(request, *args, **kwargs)
         except StorageUnavailable as error:
             # Raised inside the view's transaction, so nothing was saved: back to the form.
             self.message_user(request, str(error), messages.ERROR)
             return HttpResponseRedirect(request.get_full_path())
-
-    def delete_view(self, request, *args, **kwargs):
-        with self.file_operations(request):
-            return super().delete_view(request, *args, **kwargs)
-
-    def changelist_view(self, request, *args, **kwargs):
-        # Where the "delete selected" action runs.
-        with self.file_operations(request):
-            return super().changelist_view(request, *args, **kwargs)
-
-    @contextmanager
-    def file_operations(self, request):
-        """Keep stored files in step with the view's transaction (lifecycle.file_operations),
-        and tell the editor when deleted or replaced files could not be removed from storage."""
-        with lifecycle.file_operations() as operations:
-            yield
-        failures = operations.failed_deletions
-        if failures:
+        if failures := operations.failed_deletions:
             names = ", ".join(posixpath.basename(name) for name, _ in failures)
             errors = ", ".join(sorted({describe_error(error) for _, error in failures}))
             self.message_user(
@@ -62,3 +53,4 @@ class ManagedFilesAdmin:
                 "once the storage answers again.",
                 messages.WARNING,
             )
+        return response

@@ -35,14 +35,12 @@ class ManagedFieldFile(FieldFile):
         """Store a new file through the lifecycle: Django's FileField.pre_save calls this for
         a file not stored yet, before the row is written."""
         instance, field = self.instance, self.field
-        replaced = None
-        if instance.pk is not None:
-            rows = type(instance)._default_manager.filter(pk=instance.pk)
-            replaced = rows.values_list(field.attname, flat=True).first()
+        rows = type(instance)._default_manager.filter(pk=instance.pk)
+        old = None if instance.pk is None else rows.values_list(field.attname, flat=True).first()
         name = field.generate_filename(instance, name)
         self.name = lifecycle.store(self.storage, name, content, field.max_length)
         stored = type(self)(instance, field, self.name)
-        stored.replaced = replaced if replaced != self.name else None
+        stored.replaced = old if old != self.name else None
         setattr(instance, field.attname, stored)
         if save:
             instance.save()
@@ -71,8 +69,7 @@ class ManagedFileField(models.FileField):
             file.replaced = None
 
     def delete_with_row(self, instance, **kwargs):
-        file = getattr(instance, self.attname)
-        if file:
+        if file := getattr(instance, self.attname):
             lifecycle.delete_after_commit(self, file.name)
 
     def formfield(self, **kwargs):
@@ -103,17 +100,12 @@ class UploadField(forms.FileField):
             size, most = filesizeformat(upload.size), filesizeformat(limit)
             if size == most:  # "10.0 MB; at most 10.0 MB" would not say what is wrong
                 size, most = f"{upload.size:,}\xa0bytes", f"{limit:,}\xa0bytes"
-            raise forms.ValidationError(
-                self.error_messages["too_large"],
-                code="too_large",
-                params={"size": size, "limit": most},
-            )
+            raise self.refusal("too_large", size=size, limit=most)
         try:
             self.storage.get_valid_name(posixpath.basename(upload.name))
         except SuspiciousFileOperation:
-            raise forms.ValidationError(
-                self.error_messages["unusable_name"],
-                code="unusable_name",
-                params={"name": upload.name},
-            ) from None
+            raise self.refusal("unusable_name", name=upload.name) from None
         return upload
+
+    def refusal(self, code, **params):
+        return forms.ValidationError(self.error_messages[code], code=code, params=params)

@@ -10,7 +10,7 @@
    transaction that changes its row, and deleted from the storage only once that commits: a
    row without its file would be worse than a file without its row.
 4. A deletion the storage refuses is logged, stays listed, and the admin tells the editor
-   (FileOperations.failed_deletions); `manage.py reconcile_media --fix` finishes it later.
+   (failed_deletions); `manage.py reconcile_media --fix` finishes it later.
 
 Each failure is logged with the file's name and the error's type and code, never its text.
 """
@@ -18,6 +18,7 @@ Each failure is logged with the file's name and the error's type and code, never
 import contextvars
 import logging
 from contextlib import contextmanager
+from types import SimpleNamespace
 
 from django.db import transaction
 
@@ -27,21 +28,16 @@ from myapp.configuration.storages import STORAGE_ERRORS, describe_error, error_c
 logger = logging.getLogger(__name__)
 
 STORAGE_DOWN = "The storage service may be down: try again in a moment."
-CREDENTIALS = "The bucket refused the credentials: check the key and secret in DEFAULT_STORAGE_DSN."
-# What the editor reads for a storage's own name of what went wrong (an errno, S3's code).
+# What the editor reads for a storage's own names of what went wrong (errnos, S3's codes).
 CAUSES = {
-    **dict.fromkeys(
-        ["ENOSPC", "EDQUOT"], "The storage is full: ask whoever runs it to free space."
-    ),
-    **dict.fromkeys(
-        ["EACCES", "EPERM"], "The app may not write in the storage's folder: check who owns it."
-    ),
+    "ENOSPC EDQUOT": "The storage is full: ask whoever runs it to free space.",
+    "EACCES EPERM": "The app may not write in the storage's folder: check who owns it.",
     "EROFS": "The storage's folder is read-only: check how its volume is mounted.",
     "ENOTDIR": "The storage's folder is not a folder: check that its volume is mounted.",
     "AccessDenied": "The bucket refused the credentials the right to store files: check the "
     "bucket's policy for DEFAULT_STORAGE_DSN's key.",
-    "InvalidAccessKeyId": CREDENTIALS,
-    "SignatureDoesNotMatch": CREDENTIALS,
+    "InvalidAccessKeyId SignatureDoesNotMatch": "The bucket refused the credentials: check the "
+    "key and secret in DEFAULT_STORAGE_DSN.",
     "NoSuchBucket": "The bucket does not exist: check its name in DEFAULT_STORAGE_DSN.",
     "AccessControlListNotSupported": "The bucket does not allow ACLs: add acl=none to "
     "DEFAULT_STORAGE_DSN.",
@@ -69,19 +65,9 @@ def store(storage, name, content, max_length):
         if isinstance(error, STORAGE_ERRORS):
             raise StorageUnavailable(unavailable_message(error)) from error
         raise
-    operations = _current.get()
-    if operations is not None:
+    if (operations := _current.get()) is not None:
         operations.stored.append((storage, name))
     return name
-
-
-class FileOperations:
-    """What became of stored files within one change of rows (the admin's request, or one
-    block of a view): the files stored, and the (name, error) of each deletion refused."""
-
-    def __init__(self):
-        self.stored = []
-        self.failed_deletions = []
 
 
 _current = contextvars.ContextVar("file_operations", default=None)
@@ -90,11 +76,12 @@ _current = contextvars.ContextVar("file_operations", default=None)
 @contextmanager
 def file_operations():
     """Remove again the files stored within, if it fails; nested, the outermost one does."""
-    outer = _current.get()
-    if outer is not None:
+    if (outer := _current.get()) is not None:
         yield outer
         return
-    operations = FileOperations()
+    # What became of stored files within one change of rows (the admin's request, or one block
+    # of a view): the files stored, and the (name, error) of each deletion refused.
+    operations = SimpleNamespace(stored=[], failed_deletions=[])
     token = _current.set(operations)
     try:
         yield operations
@@ -139,7 +126,6 @@ def log_failure(action, name, error):
 
 
 def unavailable_message(error):
-    return (
-        f"The file could not be stored ({type(error).__name__}), and nothing was saved. "
-        f"{CAUSES.get(error_code(error), STORAGE_DOWN)}"
-    )
+    code = error_code(error)
+    cause = next((cause for codes, cause in CAUSES.items() if code in codes.split()), STORAGE_DOWN)
+    return f"The file could not be stored ({type(error).__name__}), and nothing was saved. {cause}"

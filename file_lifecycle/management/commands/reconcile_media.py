@@ -2,9 +2,9 @@
 of an installed model uses, and repair what can be repaired."""
 
 import datetime
-import os
 import posixpath
 from collections import defaultdict
+from functools import partial
 from pathlib import Path
 
 from django.apps import apps
@@ -47,58 +47,57 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, fix, grace_period, **options):
-        self.fix, self.grace_period, self.unfixed = fix, grace_period, 0
+        self.fix, self.grace_period = fix, grace_period
         self.cutoff = timezone.now() - datetime.timedelta(seconds=grace_period)
-        fields = {
-            field_label(field): field
-            for model in apps.get_models()
-            for field in model._meta.fields
-            if isinstance(field, models.FileField)
-        }
-        by_place, pending = defaultdict(list), defaultdict(list)
-        for field in fields.values():
-            by_place[place(field.storage)].append(field)
+        self.unfixed = self.rows = self.stored = 0
+        every_field = (field for model in apps.get_models() for field in model._meta.fields)
+        fields = {field_label(f): f for f in every_field if isinstance(f, models.FileField)}
+        # Fields whose storages keep files in the same place are listed once, so that neither
+        # takes the other's files for orphans: place -> (fields, pending deletions).
+        places, where = defaultdict(lambda: ([], [])), {}
+        for label, field in fields.items():
+            where[label] = getattr(field.storage, "bucket_name", None), field.storage.location
+            places[where[label]][0].append(field)
         for deletion in PendingDeletion.objects.order_by("pk"):
             if deletion.field in fields:
-                pending[place(fields[deletion.field].storage)].append(deletion)
+                places[where[deletion.field]][1].append(deletion)
             else:
                 self.problem(
                     f"Deleted row's file not yet removed: {deletion.name}, of {deletion.field}, "
                     "a field that no longer exists (remove the file by hand, then the record)"
                 )
-        rows = stored = 0
-        for key, place_fields in by_place.items():
-            counts = self.reconcile(place_fields[0].storage, place_fields, pending[key])
-            rows, stored = rows + counts[0], stored + counts[1]
-        summary = f"{rows} rows, {stored} stored files"
+        for place_fields, pending in places.values():
+            self.reconcile(place_fields[0].storage, place_fields, pending)
+        summary = f"{self.rows} rows, {self.stored} stored files"
         if self.unfixed:
             raise CommandError(f"{summary}: {self.unfixed} problem(s) left unfixed.")
         self.stdout.write(f"{summary}: rows and stored files match.")
 
     def reconcile(self, storage, fields, pending):
-        """Reconcile one storage with the rows of its fields; return how many of each."""
+        """Reconcile one storage with the rows of its fields."""
         # The storage is listed before the rows are read: a file stored meanwhile is young,
         # and its row, if committed meanwhile, is seen.
         try:
             stored = list_files(storage)
         except STORAGE_ERRORS as error:
             raise CommandError(f"Could not list the storage: {describe_error(error)}") from None
-        total = len(stored)
-        rows = {}
-        for field in fields:
-            manager = field.model._default_manager
-            for name, pk in manager.values_list(field.attname, "pk"):
-                if name:
-                    rows[name] = f"{field.model.__name__} {pk}"
+        rows = {
+            name: f"{field.model.__name__} {pk}"
+            for field in fields
+            for name, pk in field.model._default_manager.values_list(field.attname, "pk")
+            if name
+        }
+        self.rows, self.stored = self.rows + len(rows), self.stored + len(stored)
 
         for deletion in pending:
-            if deletion.name in rows:  # stored again under the same name since: keep it
+            name = deletion.name
+            if name in rows:  # stored again under the same name since: keep it
                 deletion.delete()
                 continue
-            stored.pop(deletion.name, None)
+            stored.pop(name, None)
             if not self.fix:
-                self.problem(f"Deleted row's file not yet removed: {deletion.name}")
-            elif self.remove("deleted row's file", deletion.name, storage.delete):
+                self.problem(f"Deleted row's file not yet removed: {name}")
+            elif self.remove("deleted row's file", name, partial(storage.delete, name)):
                 deletion.delete()
 
         orphans = sorted(stored.keys() - rows.keys())
@@ -109,26 +108,23 @@ class Command(BaseCommand):
                 "the files there that are not in the app's layout are left alone."
             )
         for name in orphans:
-            self.settle("orphaned file", name, stored[name], storage.delete)
+            self.settle("orphaned file", name, stored[name], partial(storage.delete, name))
         try:
             for what, name, modified, remove in list_interrupted_uploads(storage):
                 self.settle(what, name, modified, remove)
         except STORAGE_ERRORS as error:
             self.problem(f"Could not list interrupted uploads: {describe_error(error)}")
 
-        for name, row in sorted(rows.items()):
-            if name in stored:
-                continue
+        for name in sorted(rows.keys() - stored.keys()):
             try:
                 if storage.exists(name):  # stored after the listing
                     continue
             except STORAGE_ERRORS as error:
                 self.stdout.write(f"Could not check {name}: {describe_error(error)}")
             self.problem(
-                f"Missing file: {row} points at {name}, which is not in the storage "
+                f"Missing file: {rows[name]} points at {name}, which is not in the storage "
                 "(restore it from a backup, or delete the row)"
             )
-        return len(rows), total
 
     def settle(self, what, name, modified, remove):
         """List something of the app's that no row needs, or with --fix remove it once older
@@ -147,7 +143,7 @@ class Command(BaseCommand):
 
     def remove(self, what, name, remove):
         try:
-            remove(name)
+            remove()
         except STORAGE_ERRORS as error:
             self.problem(f"Could not remove {what} {name}: {describe_error(error)}")
             return False
@@ -162,46 +158,30 @@ class Command(BaseCommand):
 def list_files(storage):
     """Every stored file's name, with its time of last change: one listing request per 1,000
     files on S3, none per file."""
-    if not isinstance(storage, FileSystemStorage):  # S3
-        # The DSN's folder, if any, as "media" or "media/": keys start with "media/".
-        prefix = posixpath.join(storage.location, "")
-        objects = storage.bucket.objects.filter(Prefix=prefix)
-        return {item.key.removeprefix(prefix): item.last_modified for item in objects}
-    root, files = Path(storage.location), {}
-    for folder, _, names in os.walk(root):
-        for name in names:
-            files[Path(folder, name).relative_to(root).as_posix()] = modified(Path(folder, name))
-    return files
+    if isinstance(storage, FileSystemStorage):
+        root = Path(storage.location)
+        files = [path for path in root.rglob("*") if path.is_file()]
+        return {path.relative_to(root).as_posix(): modified(path) for path in files}
+    prefix = posixpath.join(storage.location, "")  # "media" or "media/": keys start "media/"
+    objects = storage.bucket.objects.filter(Prefix=prefix)
+    return {item.key.removeprefix(prefix): item.last_modified for item in objects}
 
 
 def list_interrupted_uploads(storage):
     """What an upload cut short leaves besides a file: (what, name, time, removal) of each
     empty folder of a local storage, or incomplete multipart upload on S3 (billed, but in no
     listing of files)."""
-    if not isinstance(storage, FileSystemStorage):
-        prefix = posixpath.join(storage.location, "")
+    if isinstance(storage, FileSystemStorage):
+        root = Path(storage.location)
         return [
-            (
-                "incomplete multipart upload",
-                upload.key.removeprefix(prefix),
-                upload.initiated,
-                lambda name, upload=upload: upload.abort(),
-            )
-            for upload in storage.bucket.multipart_uploads.filter(Prefix=prefix)
+            ("empty folder", f"{path.name}/", modified(path), path.rmdir)
+            for path in root.glob("*/")  # folders only
+            if not any(path.iterdir())
         ]
-    root = Path(storage.location)
-    folders = [path for path in root.iterdir() if path.is_dir()] if root.is_dir() else []
-    return [
-        ("empty folder", f"{path.name}/", modified(path), lambda name: (root / name).rmdir())
-        for path in folders
-        if not any(path.iterdir())
-    ]
-
-
-def place(storage):
-    """Where a storage keeps its files: two storages with the same place are listed once, so
-    that neither takes the other's files for orphans."""
-    return getattr(storage, "bucket_name", None), storage.location
+    prefix = posixpath.join(storage.location, "")
+    uploads = storage.bucket.multipart_uploads.filter(Prefix=prefix)
+    what = "incomplete multipart upload"
+    return [(what, up.key.removeprefix(prefix), up.initiated, up.abort) for up in uploads]
 
 
 def modified(path):
