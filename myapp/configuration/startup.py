@@ -23,28 +23,17 @@ def exit_on_configuration_error():
     show as they are.
     """
     try:
-        try:
-            yield
-        except ConfigurationError:
-            raise
-        except (ImproperlyConfigured, DatabaseError):
-            reason = database_error()
-            if reason:
-                raise reason from None
-            raise
+        yield
     except ConfigurationError as error:
         sys.exit(f"Configuration error: {error}")
-
-
-def database_error():
-    """The ConfigurationError saying why the database cannot be reached, if it cannot."""
-    try:
-        database.check_connection()
-    except ConfigurationError as reason:
-        return reason
-    except Exception:  # the settings themselves cannot be loaded: error says why
-        return None
-    return None
+    except (ImproperlyConfigured, DatabaseError):
+        try:
+            database.check_connection()
+        except ConfigurationError as reason:
+            sys.exit(f"Configuration error: {reason}")
+        except Exception:  # noqa: S110 (the settings cannot load: the error itself says why)
+            pass
+        raise
 
 
 def check_before_serving():
