@@ -51,9 +51,8 @@ def check_before_serving():
     check_storage()
     # In a thread: Uvicorn's --reload and --workers import the app inside their event loop,
     # where Django refuses to connect.
-    with ThreadPoolExecutor() as executor:
-        checked = executor.submit(database.check_connection)
     try:
-        checked.result()
+        with ThreadPoolExecutor() as executor:
+            executor.submit(database.check_connection).result()
     except database.DatabaseNoAnswer as error:
         logging.getLogger(__name__).warning("Starting anyway: %s", error)
