@@ -45,7 +45,7 @@ class ExceptionReporterFilter(SafeExceptionReporterFilter):
         return True
 
     def cleanse_setting(self, key, value):
-        if is_raw_header(value):
+        if isinstance(value, (tuple, list)) and [type(part) for part in value] == [bytes, bytes]:
             # An ASGI scope's header (the adapter puts the scope in META as "asgi.scope"):
             # hidden by its name as META's HTTP_ entry for it is, not by its text alone.
             name = "HTTP_" + value[0].decode("latin-1").upper().replace("-", "_")
@@ -67,15 +67,6 @@ class ExceptionReporterFilter(SafeExceptionReporterFilter):
             (name, self.cleanse_setting(name, value))
             for name, value in super().get_traceback_frame_variables(request, tb_frame)
         ]
-
-
-def is_raw_header(value):
-    """Whether a value is an ASGI header: a pair of bytes, the name first."""
-    return (
-        isinstance(value, (tuple, list))
-        and len(value) == 2
-        and all(isinstance(part, bytes) for part in value)
-    )
 
 
 def mask_credentials(value):

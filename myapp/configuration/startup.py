@@ -23,28 +23,17 @@ def exit_on_configuration_error():
     show as they are.
     """
     try:
-        try:
-            yield
-        except ConfigurationError:
-            raise
-        except (ImproperlyConfigured, DatabaseError):
-            reason = database_error()
-            if reason:
-                raise reason from None
-            raise
+        yield
     except ConfigurationError as error:
         sys.exit(f"Configuration error: {error}")
-
-
-def database_error():
-    """The ConfigurationError saying why the database cannot be reached, if it cannot."""
-    try:
-        database.check_connection()
-    except ConfigurationError as reason:
-        return reason
-    except Exception:  # the settings themselves cannot be loaded: error says why
-        return None
-    return None
+    except (ImproperlyConfigured, DatabaseError):
+        try:
+            database.check_connection()
+        except ConfigurationError as reason:
+            sys.exit(f"Configuration error: {reason}")
+        except Exception:  # noqa: S110 (the settings cannot load: the error itself says why)
+            pass
+        raise
 
 
 def check_before_serving():
@@ -62,9 +51,8 @@ def check_before_serving():
     check_storage()
     # In a thread: Uvicorn's --reload and --workers import the app inside their event loop,
     # where Django refuses to connect.
-    with ThreadPoolExecutor() as executor:
-        checked = executor.submit(database.check_connection)
     try:
-        checked.result()
+        with ThreadPoolExecutor() as executor:
+            executor.submit(database.check_connection).result()
     except database.DatabaseNoAnswer as error:
         logging.getLogger(__name__).warning("Starting anyway: %s", error)

@@ -64,8 +64,10 @@ HTTP_URL = re.compile(r"https?://[^/?#@\s]+(/[^\s]*)?", re.IGNORECASE)
 AWS_ENDPOINT = re.compile(r"s3[.-]([a-z0-9-]+\.)?amazonaws\.com", re.IGNORECASE)
 # The names botocore accepts for a region.
 S3_REGION = re.compile(r"(?![0-9]+$)(?!-)[a-zA-Z0-9-]{1,63}(?<!-)")
-# Ports a URL can name: urlsplit() reads 0 to 65535, but nothing listens on port 0.
-PORTS = range(1, 65536)
+# An S3 endpoint: http(s), a host, maybe a port (checked to be 1 to 65535), and no path.
+ENDPOINT = re.compile(
+    rf"https?://(?:{HOST_NAME.pattern})(?::(?P<port>[0-9]{{1,5}}))?/?", re.IGNORECASE | re.ASCII
+)
 
 
 def content_headers(name, nosniff=True):
@@ -101,16 +103,6 @@ def describe_error(error):
     code = error_code(error)
     name = type(error).__name__  # boto3 names some after their code: NoSuchBucket
     return f"{name} ({code})" if code and code != name else name
-
-
-def media_root(dsn):
-    """A file:// DSN's folder (the DSN checked first); empty for a bucket."""
-    return media_location(dsn)[0]
-
-
-def media_url(dsn):
-    """A file:// DSN's url= (the DSN checked first); empty for a bucket."""
-    return media_location(dsn)[1]
 
 
 def media_location(dsn):
@@ -305,7 +297,12 @@ class S3Storage(DSNS3Storage):
             "addressing_style=path",
         ),
         "region_name": (S3_REGION.fullmatch, "region_name=eu-central-1"),
-        "endpoint": (lambda value: is_endpoint(value), "endpoint=https://s3.example.com:9000"),
+        "endpoint": (
+            lambda value: (
+                (found := ENDPOINT.fullmatch(value)) and 0 < int(found["port"] or 1) < 2**16
+            ),
+            "endpoint=https://s3.example.com:9000",
+        ),
     }
     # The names S3 accepts for a bucket, checked at start (check_storage) before any request.
     BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
@@ -387,20 +384,3 @@ def canned_acls():
     ACL, for buckets whose ACLs are disabled."""
     model = botocore.session.get_session().get_service_model("s3")
     return (*model.shape_for("ObjectCannedACL").enum, "none")
-
-
-def is_endpoint(value):
-    """Whether a URL can be an S3 endpoint: http(s), a host, maybe a port, and no path."""
-    try:
-        parts = urlsplit(value)
-        port = parts.port
-    except ValueError:  # a port that is not a number, or over 65535
-        return False
-    host = parts.netloc.rsplit(":", 1)[0] if port is not None else parts.netloc
-    return (
-        parts.scheme.lower() in {"http", "https"}
-        and HOST_NAME.fullmatch(host) is not None
-        and (port is None or port in PORTS)
-        and parts.path in {"", "/"}
-        and not (parts.query or parts.fragment)
-    )
