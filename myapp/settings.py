@@ -150,7 +150,9 @@ DEFAULT_STORAGE_DSN = get_value(
 )
 # A local folder's DSN gives the folder and its URL (urls.py serves them in DEBUG); a bucket
 # serves its own URLs, and both are empty. The DSN is checked here, as the settings load.
-MEDIA_ROOT, MEDIA_URL = storages.media_location(DEFAULT_STORAGE_DSN)
+# The tutorial's two settings, each on a line of its own.
+MEDIA_ROOT = storages.media_root(DEFAULT_STORAGE_DSN)
+MEDIA_URL = storages.media_url(DEFAULT_STORAGE_DSN)
 
 # The tutorial's DefaultStorageClass = dsn_configured_storage_class("DEFAULT_STORAGE_DSN") and
 # DEFAULT_FILE_STORAGE, and its STATICFILES_STORAGE, are Django 4.2+'s STORAGES. The library

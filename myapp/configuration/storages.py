@@ -105,6 +105,16 @@ def describe_error(error):
     return f"{name} ({code})" if code and code != name else name
 
 
+def media_root(dsn):
+    """A file:// DSN's folder (the DSN checked first); empty for a bucket."""
+    return media_location(dsn)[0]
+
+
+def media_url(dsn):
+    """A file:// DSN's url= (the DSN checked first); empty for a bucket."""
+    return media_location(dsn)[1]
+
+
 def media_location(dsn):
     """Check a storage DSN by the rules of the storage class its scheme names, and return
     its (folder, URL): a file:// DSN's, empty for a bucket."""
