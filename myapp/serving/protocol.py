@@ -71,7 +71,9 @@ class HttpToolsProtocol(UvicornProtocol):
         waiting.pop(self, None)
         self.in_headers = False
         # Exactly, now that they are in (the network's bytes may have held some of the body).
-        size = len(self.url) + sum(len(name) + len(value) for name, value in self.headers)
+        size = len(self.url)
+        for name, value in self.headers:  # a loop: half the time of sum() over a generator
+            size += len(name) + len(value)
         if size > MAX_HEADER_BYTES or len(self.headers) > MAX_HEADERS:
             self.refuse_headers()
             return
