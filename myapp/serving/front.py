@@ -41,6 +41,10 @@ BODY_TIMEOUT = 10
 # large, not one network read (64 KiB or less) at a time, each piece a round trip between its
 # thread and the event loop.
 READ_AHEAD = 1024 * 1024
+LENGTH_REQUIRED = (
+    "Length Required: send the request body with a Content-Length header (bodies without one, "
+    "chunked, are not accepted)."
+)
 # Answers that depend on request headers other than those named by Vary: never kept.
 CONDITIONAL = {b"if-none-match", b"if-modified-since", b"if-match", b"if-range", b"range"}
 
@@ -72,12 +76,7 @@ class Front:
         if b"transfer-encoding" in headers:
             # Django reads a body by its Content-Length (WSGI): one without a length would reach
             # the views as empty, so it is refused instead of read.
-            await refuse(
-                send,
-                411,
-                "Length Required: send the request body with a "
-                "Content-Length header (bodies without one, chunked, are not accepted).",
-            )
+            await refuse(send, 411, LENGTH_REQUIRED)
             return
         length = headers.get(b"content-length", b"0")
         length = int(length) if length.isdigit() else 0
@@ -136,8 +135,9 @@ class Front:
         if keep and (kept := self.kept.get(key)):
             vary, answers = kept
             found = answers.get(tuple(map(headers.get, vary)))
-            if found is not None:
-                await answer(send, found, method)
+            if found is not None:  # kept by method: a HEAD's body is empty already
+                await send(found[0])
+                await send(found[1])
                 return True
         found = await sync_to_async(self.respond, thread_sensitive=False)(scope, headers)
         if found is None:
@@ -255,19 +255,10 @@ async def answer(send, messages, method):
 async def refuse(send, status, text):
     """Answer before the body is read, and close the connection: Uvicorn would otherwise read
     (and drop) the rest of the body to keep it alive."""
-    body = f"{text}\n".encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"text/plain; charset=utf-8"),
-                (b"content-length", str(len(body)).encode()),
-                (b"connection", b"close"),
-            ],
-        }
+    response = HttpResponse(
+        f"{text}\n", "text/plain; charset=utf-8", status, headers={"Connection": "close"}
     )
-    await send({"type": "http.response.body", "body": body})
+    await answer(send, answer_of(response, response.content), "GET")
 
 
 async def read_whole(receive):
