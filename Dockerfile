@@ -43,4 +43,4 @@ EXPOSE 80
 # Liveness only: a database or storage outage is for /readyz to report, not a reason to restart.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1/healthz', timeout=4)"]
-CMD ["uvicorn", "myapp.asgi:application", "--http", "myapp.serving.protocol:HttpToolsProtocol", "--ws", "none", "--no-access-log", "--host", "0.0.0.0", "--port", "80"]
+CMD ["uvicorn", "myapp.asgi:application", "--http", "myapp.serving.protocol:HttpToolsProtocol", "--ws", "none", "--no-proxy-headers", "--no-access-log", "--host", "0.0.0.0", "--port", "80"]

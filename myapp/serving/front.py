@@ -41,6 +41,10 @@ BODY_TIMEOUT = 10
 # large, not one network read (64 KiB or less) at a time, each piece a round trip between its
 # thread and the event loop.
 READ_AHEAD = 1024 * 1024
+LENGTH_REQUIRED = (
+    "Length Required: send the request body with a Content-Length header (bodies without one, "
+    "chunked, are not accepted)."
+)
 # Answers that depend on request headers other than those named by Vary: never kept.
 CONDITIONAL = {b"if-none-match", b"if-modified-since", b"if-match", b"if-range", b"range"}
 
@@ -68,21 +72,13 @@ class Front:
         if scope["type"] != "http":
             await self.application(scope, receive, send)
             return
-        # Dropped as gunicorn and nginx drop them: WSGI would join X_Forwarded_Proto and
-        # X-Forwarded-Proto into one value, so a client could prepend its own.
-        scope["headers"] = [(n, v) for n, v in scope["headers"] if b"_" not in n]
         headers = joined(scope["headers"])
-        length = headers.get(b"content-length", b"0")
         if b"transfer-encoding" in headers:
             # Django reads a body by its Content-Length (WSGI): one without a length would reach
             # the views as empty, so it is refused instead of read.
-            await refuse(
-                send,
-                411,
-                "Length Required: send the request body with a "
-                "Content-Length header (bodies without one, chunked, are not accepted).",
-            )
+            await refuse(send, 411, LENGTH_REQUIRED)
             return
+        length = headers.get(b"content-length", b"0")
         length = int(length) if length.isdigit() else 0
         streamed = None
         if length:
@@ -110,6 +106,7 @@ class Front:
             return
         if path.startswith(self.static_prefix) and await self.serve_static(scope, headers, send):
             return
+        scope["headers"] = without_underscores(scope["headers"])
         try:
             await self.application(scope, receive, send)
         finally:
@@ -134,12 +131,13 @@ class Front:
         """Answer as SecurityMiddleware and WhiteNoise would; False if not a static file."""
         method = scope["method"]
         key = (method, scope["path"], scope["scheme"], headers.get(self.proxy_header))
-        keep = self.keep and not CONDITIONAL.intersection(headers)
-        if keep and key in self.kept:
-            vary, answers = self.kept[key]
-            found = answers.get(tuple(headers.get(name) for name in vary))
-            if found is not None:
-                await answer(send, found, method)
+        keep = self.keep and CONDITIONAL.isdisjoint(headers)
+        if keep and (kept := self.kept.get(key)):
+            vary, answers = kept
+            found = answers.get(tuple(map(headers.get, vary)))
+            if found is not None:  # kept by method: a HEAD's body is empty already
+                await send(found[0])
+                await send(found[1])
                 return True
         found = await sync_to_async(self.respond, thread_sensitive=False)(scope, headers)
         if found is None:
@@ -162,8 +160,7 @@ class Front:
         size = len(whole[1]["body"])
         if keep and response.status_code == 200 and self.held + size <= MEMORY_BUDGET:
             vary = [header_name(name) for name in response.get("Vary", "").split(",") if name]
-            values = tuple(headers.get(name) for name in vary)
-            self.kept.setdefault(key, (vary, {}))[1][values] = whole
+            self.kept.setdefault(key, (vary, {}))[1][tuple(map(headers.get, vary))] = whole
             self.held += size
         return True
 
@@ -189,10 +186,18 @@ def header_name(meta_name):
 
 def joined(headers):
     """Request headers by name, repeated ones joined as WSGI (and Django) join them."""
-    by_name = {}
-    for name, value in headers:
-        by_name[name] = by_name[name] + b"," + value if name in by_name else value
+    by_name = dict(headers)
+    if len(by_name) < len(headers):
+        by_name = {}
+        for name, value in headers:
+            by_name[name] = by_name[name] + b"," + value if name in by_name else value
     return by_name
+
+
+def without_underscores(headers):
+    """Dropped as gunicorn and nginx drop them: WSGI would join X_Forwarded_Proto and
+    X-Forwarded-Proto into one value, so a client could prepend its own."""
+    return [(name, value) for name, value in headers if b"_" not in name]
 
 
 def body_limit(path, default):
@@ -216,7 +221,7 @@ def wsgi_request(scope, headers):
         "wsgi.url_scheme": scope["scheme"],
         "wsgi.input": io.BytesIO(),
     }
-    for name, value in headers.items():
+    for name, value in without_underscores(headers.items()):
         environ["HTTP_" + name.decode("latin-1").upper().replace("-", "_")] = value.decode(
             "latin-1"
         )
@@ -250,19 +255,10 @@ async def answer(send, messages, method):
 async def refuse(send, status, text):
     """Answer before the body is read, and close the connection: Uvicorn would otherwise read
     (and drop) the rest of the body to keep it alive."""
-    body = f"{text}\n".encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"text/plain; charset=utf-8"),
-                (b"content-length", str(len(body)).encode()),
-                (b"connection", b"close"),
-            ],
-        }
+    response = HttpResponse(
+        f"{text}\n", "text/plain; charset=utf-8", status, headers={"Connection": "close"}
     )
-    await send({"type": "http.response.body", "body": body})
+    await answer(send, answer_of(response, response.content), "GET")
 
 
 async def read_whole(receive):
