@@ -150,7 +150,7 @@ def test_not_ready_when_the_server_may_not_write_the_media_folder(use_storage):
             media.chmod(0o555)
         use_storage(media.as_uri() + "/?url=%2Fmedia%2F")
 
-        assert in_a_process_of_nobodys(health.check_storage) == f"PermissionError: {media}"
+        assert in_a_process_of_nobodys(health.uploads_can_be_stored) == f"PermissionError: {media}"
     finally:
         shutil.rmtree(folder)
 

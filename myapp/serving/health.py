@@ -21,7 +21,7 @@ logger = logging.getLogger(__name__)
 CHECK_TIMEOUT = 5.0
 
 
-def check_database():
+def database_answers():
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
@@ -29,7 +29,7 @@ def check_database():
         connection.close()  # this worker thread's own connection
 
 
-def check_storage():
+def uploads_can_be_stored():
     """Prove, without storing anything, that uploads can be stored.
 
     A probe comes every few seconds from each instance: a file written and deleted each
@@ -39,12 +39,12 @@ def check_storage():
     then fails with its error on the form and in the log, and nothing is half saved.
     """
     if isinstance(default_storage, FileSystemStorage):
-        check_folder(default_storage.location)
+        folder_is_writable(default_storage.location)
     else:
-        check_bucket(default_storage)
+        bucket_takes_credentials(default_storage)
 
 
-def check_folder(location):
+def folder_is_writable(location):
     """The folder exists or can be made, and this process may write in it."""
     os.makedirs(location, exist_ok=True)
     # The kernel's answer for this user: permission bits, ACLs and read-only mounts.
@@ -52,7 +52,7 @@ def check_folder(location):
         raise PermissionError(location)
 
 
-def check_bucket(storage):
+def bucket_takes_credentials(storage):
     """The bucket exists and takes the credentials: a GET of a name that is never stored
     (uploads are in folders of their own) answers NoSuchKey, or AccessDenied to credentials
     that may not read or list the bucket, which uploads do not need. A missing bucket, an
@@ -67,7 +67,7 @@ def check_bucket(storage):
             raise
 
 
-CHECKS = {"database": check_database, "storage": check_storage}
+CHECKS = {"database": database_answers, "storage": uploads_can_be_stored}
 
 # One thread per dependency, so a check that hangs is waited for, never started again.
 _executor = ThreadPoolExecutor(max_workers=len(CHECKS), thread_name_prefix="readyz")
