@@ -466,9 +466,36 @@ def test_the_read_ahead_stops_at_its_size_and_keeps_the_end():
 
     async_to_sync(read_all)()
 
-    assert b"".join(message["body"] for message in received) == b"".join(pieces)
-    assert max(len(message["body"]) for message in received) <= size
-    assert received[-1]["more_body"] is False
+    # READ_AHEAD bytes at a time, exactly, as ASGI's messages; the end an empty one.
+    assert received == [
+        {"type": "http.request", "body": b"a" * (size - 1) + b"b", "more_body": True},
+        {"type": "http.request", "body": b"a" * (size - 1) + b"b", "more_body": True},
+        {"type": "http.request", "body": b"a" * (size - 1) + b"b", "more_body": True},
+        {"type": "http.request", "body": b"", "more_body": False},
+    ]
+
+
+def test_a_form_is_received_whole_before_django_reads_it():
+    """The pieces as ASGI may send them (a message without `body` is an empty piece, one
+    without `more_body` the last), then what the client sends next, as it comes."""
+    messages = [
+        {"type": "http.request", "body": b"name=", "more_body": True},
+        {"type": "http.request", "more_body": True},
+        {"type": "http.request", "body": b"value"},
+        {"type": "http.disconnect"},
+    ]
+
+    async def receive():
+        return messages.pop(0)
+
+    async def read_twice():
+        read = await front.read_whole(receive)
+        return [await read(), await read()]
+
+    assert async_to_sync(read_twice)() == [
+        {"type": "http.request", "body": b"name=value"},
+        {"type": "http.disconnect"},
+    ]
 
 
 def test_a_client_that_stops_sending_is_taken_as_gone(monkeypatch):
