@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.exceptions import DisallowedHost
-from django.core.handlers.wsgi import WSGIRequest
+from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpResponse
 from django.middleware.security import SecurityMiddleware
 from django.urls import Resolver404, resolve
@@ -139,7 +139,7 @@ class Front:
                 await send(found[0])
                 await send(found[1])
                 return True
-        found = await sync_to_async(self.respond, thread_sensitive=False)(scope, headers)
+        found = await sync_to_async(self.respond, thread_sensitive=False)(scope)
         if found is None:
             return False
         response, whole = found
@@ -164,10 +164,12 @@ class Front:
             self.held += size
         return True
 
-    def respond(self, scope, headers):
+    def respond(self, scope):
         """(the middleware's response, its answer read whole when small), or None."""
         try:
-            response = self.static(wsgi_request(scope, headers))
+            # The request Django's own ASGI handler makes of the scope (header names with
+            # underscores dropped), without a body.
+            response = self.static(ASGIRequest(scope, io.BytesIO()))
         except DisallowedHost:
             return None  # Django answers it, as it answers every host it does not serve
         if response is self.not_static:
@@ -207,25 +209,6 @@ def body_limit(path, default):
     except Resolver404:
         return default
     return getattr(view, "request_body_limit", default)
-
-
-def wsgi_request(scope, headers):
-    """The request Django would make of this one (headers as WSGI names them), with no body."""
-    environ = {
-        "REQUEST_METHOD": scope["method"],
-        "SCRIPT_NAME": "",
-        "PATH_INFO": scope["path"].encode().decode("latin-1"),
-        "QUERY_STRING": scope.get("query_string", b"").decode("latin-1"),
-        "SERVER_NAME": (scope.get("server") or ("localhost",))[0],
-        "SERVER_PORT": str((scope.get("server") or (None, 80))[1]),
-        "wsgi.url_scheme": scope["scheme"],
-        "wsgi.input": io.BytesIO(),
-    }
-    for name, value in without_underscores(headers.items()):
-        environ["HTTP_" + name.decode("latin-1").upper().replace("-", "_")] = value.decode(
-            "latin-1"
-        )
-    return WSGIRequest(environ)
 
 
 def start_of(response):
