@@ -319,6 +319,32 @@ def test_answers_are_kept_as_an_http_cache_keeps_them(
         assert "strict-transport-security" not in again.headers
 
 
+def test_an_answer_kept_for_one_kind_of_request_never_answers_another(
+    front_request, hashed, settings
+):
+    """Each answer is kept for its method, its scheme as the proxy tells it, and the request
+    headers its Vary names: asked one way after another, each gets its own."""
+    settings.SECURE_SSL_REDIRECT = True
+    url, content = hashed
+    gzip_asked = [*HTTPS, (b"accept-encoding", b"gzip")]
+
+    answers = [
+        front_request("HEAD", url, HTTPS),
+        front_request("GET", url, gzip_asked),
+        front_request("GET", url, HTTPS),
+        front_request("GET", url, [(b"x-forwarded-proto", b"http")]),
+    ]
+
+    head, gzipped, plain, redirect = answers
+    assert [answer.status for answer in answers] == [200, 200, 200, 301]
+    assert head.body == b""
+    assert gzipped.headers["content-encoding"] == "gzip"
+    assert gzip.decompress(gzipped.body) == content
+    assert "content-encoding" not in plain.headers
+    assert plain.body == content
+    assert redirect.headers["location"] == f"https://testserver{url}"
+
+
 def test_nothing_is_kept_when_whitenoise_looks_for_changes(
     front_request, own_static_root, settings
 ):
