@@ -51,7 +51,7 @@ def test_an_uploaded_image_comes_back_byte_for_byte(page, tmp_path):
 
     row = upload(page, path)
     with page.expect_response(lambda response: "photo-" in response.url) as download:
-        row.get_by_role("link", name="Download").click()
+        row.get_by_role("link", name="Open").click()
 
     assert download.value.status == 200
     assert download.value.body() == path.read_bytes()
