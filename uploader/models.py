@@ -132,7 +132,7 @@ class UploadedFile(models.Model):
         storage, name = self.file.storage, self.file.name
         try:
             with storage.open(name) as stored:
-                preview = previews.make_preview(stored, self.content_type)
+                preview = previews.make_preview(stored, name)
             if preview is None:
                 return False
             lifecycle.store(

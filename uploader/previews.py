@@ -21,10 +21,11 @@ PREVIEW = "preview.webp"
 PREVIEW_SIZE = (320, 320)
 # What a preview is made from, by the name's type: the formats Pillow opens and browsers show.
 TYPES = {"image/gif": "GIF", "image/jpeg": "JPEG", "image/png": "PNG", "image/webp": "WEBP"}
-# Decoded images take up to 4 bytes a pixel (RGBA, CMYK; Pillow holds RGB as 4 bytes too), so
-# a limit of 12 million pixels (a phone's photo; JPEGs decode at a reduced scale first) keeps
-# a preview within 48 MB of memory.
-MAX_PIXELS = 12_000_000
+# Pillow holds a decoded pixel in up to 4 bytes (RGB too), and resizing an image with alpha
+# first makes a premultiplied copy of it: a limit on those bytes keeps a preview within 64 MB
+# (12 million pixels, a phone's photo, without alpha; 6 million with; JPEGs decode at a
+# reduced scale first).
+MAX_DECODED_BYTES = 48 * 10**6
 # Larger files are not read for a preview: from a bucket, each byte is a download.
 MAX_FILE_SIZE = 50 * 10**6
 # Everything Pillow raises for a file it cannot make an image of.
@@ -40,26 +41,27 @@ UNUSABLE = (
 
 
 class TooLarge(ValueError):
-    """An image with more pixels than MAX_PIXELS."""
+    """An image that would take more than MAX_DECODED_BYTES to make a preview of."""
 
 
 def can_preview(content_type, size):
     return content_type in TYPES and size is not None and size <= MAX_FILE_SIZE
 
 
-def make_preview(file, content_type):
-    """A WebP preview of the image in file (an open binary file) as bytes, or None if it
-    cannot be made within MAX_PIXELS."""
+def make_preview(file, name):
+    """A WebP preview of the image in file (an open binary file, stored as name) as bytes, or
+    None if it cannot be made within MAX_DECODED_BYTES. Its format need not be the one its
+    name says: browsers show any of them."""
     try:
         # Pillow warns of images over Image.MAX_IMAGE_PIXELS (89 million pixels) as it opens
-        # them: such an image gets no preview, as any over MAX_PIXELS.
+        # them: such an image gets no preview, as any over MAX_DECODED_BYTES.
         with warnings.catch_warnings(action="error", category=Image.DecompressionBombWarning):
-            image = Image.open(file, formats=[TYPES[content_type]])
+            image = Image.open(file, formats=list(TYPES.values()))
         with image:
             # JPEG decodes at 1/2 to 1/8 scale when that still covers the preview.
             image.draft("RGB", PREVIEW_SIZE)
-            if image.width * image.height > MAX_PIXELS:
-                raise TooLarge(f"{image.width} x {image.height} pixels, over {MAX_PIXELS:,}")
+            if decoded_bytes(image) > MAX_DECODED_BYTES:
+                raise TooLarge(f"{image.width} x {image.height} pixels, {image.mode}")
             image.thumbnail(PREVIEW_SIZE)
             # Turned by the EXIF orientation a phone's camera writes, once small.
             preview = ImageOps.exif_transpose(image)
@@ -69,6 +71,11 @@ def make_preview(file, content_type):
             preview.save(data, "WEBP", quality=80)
     except UNUSABLE as error:
         shown = f"{error}" if isinstance(error, TooLarge) else type(error).__name__
-        logger.info("No preview for %s: %s", getattr(file, "name", "a file"), shown)
+        logger.info("No preview for %s: %s", name, shown)
         return None
     return data.getvalue()
+
+
+def decoded_bytes(image):
+    """The memory a preview of image takes at most (see MAX_DECODED_BYTES)."""
+    return image.width * image.height * (8 if "A" in image.mode else 4)
