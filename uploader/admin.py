@@ -95,14 +95,16 @@ class UploadedFileAdmin(ManagedFilesAdmin, admin.ModelAdmin):
     # Every column comes from the row (a preview's address too): no call to the storage per row.
     list_display = ("thumbnail", "name", "size_shown", "content_type", "uploaded_at", "uploaded_by")
     list_display += ("link",)
-    list_display_links = ("thumbnail", "name")
+    list_display_links = ("name",)
     list_select_related = ("uploaded_by",)
     list_filter = (TypeFilter, "uploaded_by")
     search_fields = ("original_name",)
     date_hierarchy = "uploaded_at"
     ordering = ("-uploaded_at", "-id")
-    # A second count of every row, for "N total", on each page: the list's one cost that grows.
+    # A second count of every row, for "N total", on each page; and a count of each filter's
+    # choices, on request: costs that grow with the table.
     show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
     readonly_fields = (*DETAILS, "preview", "link")
 
     class Media:
