@@ -42,7 +42,7 @@ class UploadedFile(models.Model):
         editable=False,
         on_delete=models.SET_NULL,
         related_name="+",
-        verbose_name="uploaded by",
+        verbose_name="uploader",
     )
     has_preview = models.BooleanField(default=False, editable=False)
 
