@@ -10,7 +10,7 @@ from django.utils import timezone
 from file_lifecycle import lifecycle
 from file_lifecycle.fields import ManagedFileField, derived_name
 from file_lifecycle.lifecycle import StorageUnavailable
-from myapp.configuration.storages import STORAGE_ERRORS, S3Storage, content_headers
+from myapp.configuration.storages import STORAGE_ERRORS, S3Storage, content_headers, describe_error
 from uploader import previews
 
 logger = logging.getLogger(__name__)
@@ -143,7 +143,7 @@ class UploadedFile(models.Model):
             )
         except (*STORAGE_ERRORS, StorageUnavailable) as error:
             # Logged by the lifecycle when storing; reading is logged here.
-            logger.warning("No preview for %s: %s", name, type(error).__name__)
+            logger.warning("No preview for %s: %s", name, describe_error(error))
             return False
         return True
 
