@@ -131,7 +131,8 @@ class UploadedFileAdmin(ManagedFilesAdmin, admin.ModelAdmin):
         if not change:
             obj.uploaded_by = request.user
         super().save_model(request, obj, form, change)
-        if "file" in form.changed_data and obj.renamed:
+        # On add, a new file whatever the form (a direct upload's completion has none).
+        if (not change or "file" in form.changed_data) and obj.renamed:
             self.message_user(request, renamed_message(obj), messages.WARNING)
 
     @admin.display(description="name", ordering="original_name")

@@ -4,6 +4,8 @@ or for a file already in the storage (a direct upload to the bucket), the same."
 import urllib.request
 
 import pytest
+from django.contrib import admin
+from django.contrib.messages.storage.cookie import CookieStorage
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -15,6 +17,7 @@ from django.utils import timezone
 from file_lifecycle.fields import derived_name
 from tests.helpers import closed_endpoint, image_bytes, reconcile, s3_dsn, upload
 from uploader import previews
+from uploader.admin import renamed_message
 from uploader.models import UploadedFile
 
 pytestmark = pytest.mark.django_db
@@ -164,3 +167,18 @@ def test_older_rows_get_their_size_time_and_preview_from_describe_uploads(reques
     UploadedFile.objects.filter(pk=lost.pk).delete()
     call_command("describe_uploads")
     assert capsys.readouterr().out == "Described 0 file(s).\n"
+
+
+def test_the_admin_saves_a_file_already_stored_as_the_form_would(rf, admin_user):
+    # What a direct upload's completion does: the row, by the admin's save_model, no form.
+    model_admin = admin.site.get_model_admin(UploadedFile)
+    request = rf.post("/")
+    request.user = admin_user
+    request._messages = CookieStorage(request)
+    uploaded = UploadedFile(file=stored_directly("a_b.png", image_bytes()), original_name="a b.png")
+
+    model_admin.save_model(request, uploaded, None, change=False)
+
+    uploaded.refresh_from_db()
+    assert (uploaded.uploaded_by, uploaded.has_preview) == (admin_user, True)
+    assert [str(message) for message in request._messages] == [renamed_message(uploaded)]
