@@ -11,7 +11,7 @@ from django.urls import reverse
 from file_lifecycle.fields import derived_name
 from file_lifecycle.lifecycle import file_operations
 from file_lifecycle.models import PendingDeletion
-from tests.helpers import closed_endpoint, image_bytes, reconcile, s3_dsn, upload
+from tests.helpers import image_bytes, upload
 from tests.uploader.factories import UploadedFileFactory
 from uploader.models import UploadedFile
 from uploader.previews import PREVIEW
@@ -72,32 +72,3 @@ def test_a_files_preview_is_replaced_and_deleted_with_it(
 
     assert list(media_root.iterdir()) == []  # no folder left either
     assert not PendingDeletion.objects.exists()
-
-
-def test_deleting_an_image_while_the_storage_is_down_tells_of_the_file_once(
-    admin_client, transactional_db, s3, use_storage
-):
-    bucket, dsn = s3
-    uploaded = upload(admin_client, "photo.png", image_bytes())
-    names = sorted([uploaded.file.name, derived_name(uploaded.file.name, PREVIEW)])
-
-    use_storage(s3_dsn(closed_endpoint()))
-    response = admin_client.post(
-        reverse("admin:uploader_uploadedfile_delete", args=[uploaded.pk]),
-        {"post": "yes"},
-        follow=True,
-    )
-
-    assert (
-        "The storage could not delete 1 file(s) (EndpointConnectionError): photo.png."
-        in response.text
-    )
-    assert sorted(PendingDeletion.objects.values_list("name", flat=True)) == names
-    use_storage(dsn)
-    status, fixed = reconcile("--fix")
-    assert status == 0
-    assert sorted(fixed.splitlines()) == [
-        "0 rows, 2 stored files: rows and stored files match.",
-        *(f"Removed deleted row's file {name}" for name in names),
-    ]
-    assert list(bucket.objects.all()) == []
