@@ -1,4 +1,5 @@
-"""The admin's list of uploaded files at growing row counts: queries and median time per page.
+"""The admin's list of uploaded files at growing row counts: queries and median time per page,
+with every column, previews, filters and the date hierarchy.
 
 Run by benchmarks/app.py in the project's copy, with its database; prints JSON:
 
@@ -30,12 +31,20 @@ def main(row_counts):
     results = {}
     for count in row_counts:
         with connection.cursor() as cursor:
-            # Rows as the admin stores them: a random folder, then the file's name.
+            # Rows as the admin stores them: a random folder, then the file's name; every tenth
+            # an image with its preview; one upload every 17 minutes back from now (100,000
+            # rows span three years, for the date hierarchy), by the one user.
             cursor.execute(
-                "INSERT INTO uploader_uploadedfile (file) SELECT md5(n::text) || '/file-' || n "
-                "|| '.txt' FROM generate_series((SELECT count(*) FROM uploader_uploadedfile) + 1,"
-                " %s) AS n",
-                [count],
+                "INSERT INTO uploader_uploadedfile (file, original_name, size, content_type, "
+                "uploaded_at, uploaded_by_id, has_preview) "
+                "SELECT left(md5(n::text), 16) || '/' || name, name, mod(n * 7919, 10000000), "
+                "CASE WHEN image THEN 'image/jpeg' ELSE 'text/plain' END, "
+                "now() - n * interval '17 minutes', %s, image "
+                "FROM generate_series((SELECT count(*) FROM uploader_uploadedfile) + 1, %s) AS n, "
+                "LATERAL (SELECT mod(n, 10) = 0 AS image) AS kind, "
+                "LATERAL (SELECT 'file-' || n || CASE WHEN image THEN '.jpg' ELSE '.txt' END "
+                "AS name) AS named",
+                [user.pk, count],
             )
             cursor.execute("ANALYZE uploader_uploadedfile")
         client.get("/admin/uploader/uploadedfile/")  # warm up

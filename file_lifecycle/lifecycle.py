@@ -6,9 +6,10 @@
    name the cause (StorageUnavailable): nothing is saved.
 2. file_operations(): if the row, or the transaction around it, then fails (as late as its
    commit), the stored file is removed: no row will ever point at it.
-3. delete_after_commit(): a deleted or replaced file is listed as a PendingDeletion in the
-   transaction that changes its row, and deleted from the storage only once that commits: a
-   row without its file would be worse than a file without its row.
+3. delete_after_commit(): a deleted or replaced file (with the files derived from it) is
+   listed as a PendingDeletion in the transaction that changes its row, and deleted from the
+   storage only once that commits: a row without its file would be worse than a file without
+   its row.
 4. A deletion the storage refuses is logged, stays listed, and the admin tells the editor
    (failed_deletions); `manage.py reconcile_media --fix` finishes it later.
 
@@ -93,21 +94,27 @@ def file_operations():
         _current.reset(token)
 
 
-def delete_after_commit(field, name):
-    """List a field's stored file for deletion in the current transaction, and delete it from
-    the storage once that commits, never before; if the storage fails then, it stays listed."""
-    pending = PendingDeletion.objects.create(name=name, field=field_label(field))
+def delete_after_commit(field, name, *derived):
+    """List a field's stored file, and the files derived from it (its preview, say), for
+    deletion in the current transaction, and delete them from the storage once that commits,
+    never before; if the storage fails then, what is left stays listed, and the editor is told
+    of the file."""
+    label = field_label(field)
+    pending = PendingDeletion.objects.bulk_create(
+        PendingDeletion(name=each, field=label) for each in (name, *derived)
+    )
     operations = _current.get()
 
     def delete():
-        try:
-            field.storage.delete(name)
-        except STORAGE_ERRORS as error:
-            log_failure("delete", name, error)
-            if operations is not None:
-                operations.failed_deletions.append((name, error))
-            return
-        pending.delete()
+        for deletion in pending:
+            try:
+                field.storage.delete(deletion.name)
+            except STORAGE_ERRORS as error:
+                log_failure("delete", deletion.name, error)
+                if operations is not None:
+                    operations.failed_deletions.append((name, error))
+                return
+            deletion.delete()
 
     transaction.on_commit(delete, robust=True)
 

@@ -1,6 +1,6 @@
 """What more than one test module needs, defined once: the project's paths, free ports, S3
 buckets and DSNs, the Dockerfile's command run as a server, probes, uploads through the admin,
-and a database that refuses rows.
+images, and a database that refuses rows.
 
 Fixtures are in the conftest.py files, which pytest finds by itself; test modules import plain
 helpers from here (or tests/e2e/app.py), never from a conftest.py or from each other."""
@@ -14,12 +14,14 @@ import os
 import resource
 import secrets
 import socket
+import struct
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import zlib
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +33,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.urls import clear_url_caches, reverse
+from PIL import Image
 
 import myapp.urls
 from tests.postgres import PostgresUnavailable, TemporaryCluster
@@ -335,3 +338,29 @@ def refuse_inserts(cursor, message, at_commit=False):
     )
     cursor.execute(f"CREATE {when} FOR EACH ROW EXECUTE FUNCTION {name}()")
     return f"DROP TRIGGER {name} ON uploader_uploadedfile; DROP FUNCTION {name}()"
+
+
+def image_bytes(size=(640, 480), image_format="PNG", mode="RGB", **options):
+    """A real image file's bytes, of one colour."""
+    data = io.BytesIO()
+    Image.new(mode, size, "#36c").save(data, image_format, **options)
+    return data.getvalue()
+
+
+def huge_png(width, height):
+    """A valid black-and-white PNG of width x height pixels, made a row at a time, so that a
+    20,000 x 20,000 image (400 million pixels) is a file of a few hundred kB made in little
+    memory: what a decompression bomb is."""
+    row = b"\0" + bytes((width + 7) // 8)  # no filter, then the row's bits
+    compressor = zlib.compressobj(9)
+    pixels = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
+
+    def chunk(kind, data):
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+    )

@@ -1,4 +1,5 @@
-"""The app as its container runs it, on a database of its own, with an admin account."""
+"""The app as its container runs it, on a database of its own, with an admin account, and
+logging a browser tab in to it."""
 
 import os
 import secrets
@@ -7,6 +8,7 @@ from contextlib import contextmanager
 
 import dj_database_url
 import pytest
+from playwright.sync_api import expect
 
 from tests.helpers import VENV_BIN, running_server
 from tests.postgres import new_database
@@ -46,3 +48,12 @@ def running_app(image_dir, environ, log):
         assert result.returncode == 0, result.stdout + result.stderr
     with running_server(image_dir, environ, log) as server:
         yield server.port
+
+
+def log_in(page):
+    """Log the browser tab in to the admin as the site's admin."""
+    page.goto("/admin/login/")
+    page.get_by_label("Username:").fill(USERNAME)
+    page.get_by_label("Password:").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("button", name="Log out")).to_be_visible()

@@ -1,5 +1,6 @@
 """reconcile_media: rows and stored files compared in every storage that a file field uses; only
-names in the app's layout (a folder of 16 hex digits, then the name) are ever removed."""
+names in the app's layout (a folder of 16 hex digits, then the name, or derived/ and a name)
+are ever removed."""
 
 import os
 import time
@@ -7,11 +8,23 @@ import time
 import boto3
 import pytest
 from django.core.management import ManagementUtility
+from django.db import connection
 from moto.core.authorization import enable_iam_authentication
 
+from file_lifecycle.fields import derived_name
 from file_lifecycle.models import PendingDeletion
-from tests.helpers import bucket_on, closed_endpoint, iam_user_dsn, on_server, reconcile, s3_dsn
+from tests.helpers import (
+    bucket_on,
+    closed_endpoint,
+    iam_user_dsn,
+    image_bytes,
+    on_server,
+    reconcile,
+    s3_dsn,
+    upload,
+)
 from tests.uploader.factories import UploadedFileFactory
+from uploader.previews import PREVIEW
 
 pytestmark = pytest.mark.django_db
 AN_HOUR_AGO = time.time() - 3601
@@ -264,3 +277,29 @@ def test_reconcile_with_credentials_that_may_only_list_says_what_it_could_not_do
     ]
     assert sorted(item.key for item in bucket.objects.all()) == sorted(left_over)
     assert PendingDeletion.objects.count() == 2
+
+
+def test_reconcile_keeps_a_live_files_preview_and_removes_an_orphans(admin_client, media_root):
+    kept = upload(admin_client, "kept.png", image_bytes())
+    gone = upload(admin_client, "gone.png", image_bytes())
+    with connection.cursor() as cursor:  # the row gone, its files left, as after a crash
+        cursor.execute("DELETE FROM uploader_uploadedfile WHERE id = %s", [gone.pk])
+    left = [gone.file.name, derived_name(gone.file.name, PREVIEW)]
+    stray = put(media_root, derived_name(kept.file.name, "other.webp"), old=True)
+    for name in left:
+        os.utime(media_root / name, (AN_HOUR_AGO, AN_HOUR_AGO))
+
+    status, fixed = reconcile("--fix")
+
+    assert status == 0
+    assert sorted(fixed.splitlines()) == sorted(
+        [
+            "1 rows, 5 stored files: rows and stored files match.",
+            *(f"Removed orphaned file {name}" for name in left),
+            f"Removed orphaned file {derived_name(kept.file.name, 'other.webp')}",
+        ]
+    )
+    assert not stray.exists()
+    assert (media_root / derived_name(kept.file.name, PREVIEW)).is_file()
+    assert not (media_root / gone.file.name).parent.exists()
+    assert reconcile() == (0, "1 rows, 2 stored files: rows and stored files match.\n")

@@ -67,7 +67,7 @@ def test_changelist_shows_name_and_link(admin_client):
 
     assert response.status_code == 200
     assert ">minutes.txt<" in response.text
-    assert f'<a href="{uploaded.file.url}">Download</a>' in response.text
+    assert f'<a href="{uploaded.file.url}">Open</a>' in response.text
 
 
 def test_add_form_requires_a_file(admin_client):

@@ -11,12 +11,21 @@ from django.db import connection
 from django.urls import reverse
 from moto.core.authorization import enable_iam_authentication
 
+from file_lifecycle.fields import derived_name
 from file_lifecycle.lifecycle import unavailable_message
 from file_lifecycle.models import PendingDeletion
 from myapp.configuration.storages import describe_error
-from tests.helpers import bucket_on, closed_endpoint, reconcile, s3_dsn, storage_errors
+from tests.helpers import (
+    bucket_on,
+    closed_endpoint,
+    image_bytes,
+    reconcile,
+    s3_dsn,
+    storage_errors,
+)
 from tests.uploader.factories import UploadedFileFactory
 from uploader.models import UploadedFile
+from uploader.previews import PREVIEW
 
 pytestmark = pytest.mark.django_db
 FULL = "The storage is full: ask whoever runs it to free space."
@@ -67,7 +76,10 @@ def test_deleting_while_the_storage_is_down_is_told_logged_and_finished_later(
 def test_deleting_one_file_while_the_storage_is_down_is_told(
     admin_client, transactional_db, s3, use_storage
 ):
-    uploaded = UploadedFileFactory()
+    bucket, dsn = s3
+    # An image: its preview is listed with it, and the editor is told of the file once.
+    uploaded = UploadedFileFactory(file__filename="photo.png", file__data=image_bytes())
+    names = sorted([uploaded.file.name, derived_name(uploaded.file.name, PREVIEW)])
 
     use_storage(s3_dsn(closed_endpoint()))
     response = admin_client.post(
@@ -77,11 +89,14 @@ def test_deleting_one_file_while_the_storage_is_down_is_told(
     )
 
     assert (
-        "The storage could not delete 1 file(s) (EndpointConnectionError): hello.txt."
+        "The storage could not delete 1 file(s) (EndpointConnectionError): photo.png."
         in response.text
     )
     assert not UploadedFile.objects.exists()
-    assert list(PendingDeletion.objects.values_list("name", flat=True)) == [uploaded.file.name]
+    assert sorted(PendingDeletion.objects.values_list("name", flat=True)) == names
+    use_storage(dsn)
+    assert reconcile("--fix")[0] == 0
+    assert list(bucket.objects.all()) == []
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ def follow_the_admin_link(client):
     uploaded = upload(client, "report.pdf", b"%PDF-1.7 numbers")
     changelist = client.get(reverse("admin:uploader_uploadedfile_changelist")).text
     url = uploaded.file.url
-    assert f'<a href="{url.replace("&", "&amp;")}">Download</a>' in changelist
+    assert f'<a href="{url.replace("&", "&amp;")}">Open</a>' in changelist
     with urllib.request.urlopen(url) as response:
         return url, response.read()
 

@@ -13,7 +13,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import models
 from django.utils import timezone
 
-from file_lifecycle.fields import LAYOUT, OWN_FOLDER
+from file_lifecycle.fields import LAYOUT, OWN_FOLDER, ManagedFileField
 from file_lifecycle.models import PendingDeletion, field_label
 from myapp.configuration.storages import STORAGE_ERRORS, describe_error
 
@@ -81,17 +81,17 @@ class Command(BaseCommand):
             stored = list_files(storage)
         except STORAGE_ERRORS as error:
             raise CommandError(f"Could not list the storage: {describe_error(error)}") from None
-        rows = {
-            name: f"{field.model.__name__} {pk}"
-            for field in fields
-            for name, pk in field.model._default_manager.values_list(field.attname, "pk")
-            if name
-        }
+        rows, needed = {}, set()  # each row's file; and those files with their derived ones
+        for field in fields:
+            for name, pk in field.model._default_manager.values_list(field.attname, "pk"):
+                if name:
+                    rows[name] = f"{field.model.__name__} {pk}"
+                    needed.update(names_of(field, name))
         self.rows, self.stored = self.rows + len(rows), self.stored + len(stored)
 
         for deletion in pending:
             name = deletion.name
-            if name in rows:  # stored again under the same name since: keep it
+            if name in needed:  # stored again under the same name since: keep it
                 deletion.delete()
                 continue
             stored.pop(name, None)
@@ -100,7 +100,7 @@ class Command(BaseCommand):
             elif self.remove("deleted row's file", name, partial(storage.delete, name)):
                 deletion.delete()
 
-        orphans = sorted(stored.keys() - rows.keys())
+        orphans = sorted(stored.keys() - needed)
         whole_bucket = not isinstance(storage, FileSystemStorage) and not storage.location
         if whole_bucket and not all(LAYOUT.fullmatch(name) for name in orphans):
             self.stdout.write(
@@ -153,6 +153,12 @@ class Command(BaseCommand):
     def problem(self, message):
         self.stdout.write(message)
         self.unfixed += 1
+
+
+def names_of(field, name):
+    """A row's stored file, and the files derived from it (ManagedFileField's derived): a
+    plain FileField has none."""
+    return [name, *field.derived_names(name)] if isinstance(field, ManagedFileField) else [name]
 
 
 def list_files(storage):
