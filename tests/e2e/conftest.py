@@ -40,6 +40,8 @@ class Site:
     log: Path
     # Sent by the browser as the platform's load balancer sends them.
     headers: dict
+    # The app's environment, for manage.py commands beside it (reconcile_media).
+    environ: dict
 
 
 @pytest.fixture(scope="module")
@@ -80,9 +82,10 @@ def site(request, image_dir, moto_server, tmp_path_factory):
                         f"https://localhost:{tls_port}",
                         folder / "server.log",
                         {"X-Forwarded-Proto": "https"},
+                        environ,
                     )
             else:
-                yield Site(f"http://localhost:{port}", folder / "server.log", {})
+                yield Site(f"http://localhost:{port}", folder / "server.log", {}, environ)
 
 
 @pytest.fixture

@@ -8,17 +8,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.app import PASSWORD, USERNAME
+from tests.e2e.app import log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-
-def log_in(page):
-    page.goto("/admin/login/")
-    page.get_by_label("Username:").fill(USERNAME)
-    page.get_by_label("Password:").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("button", name="Log out")).to_be_visible()
 
 
 def upload(page, path):
