@@ -66,8 +66,9 @@ def throttle_uploads(page, bytes_per_second):
     )
 
 
-def listed(page, *paths):
-    expect(page).to_have_url(re.compile(rf"{CHANGELIST}$"))
+def listed(page, *paths, timeout=10_000):
+    """The list, once every file is sent, shows each (waiting up to timeout ms for it)."""
+    expect(page).to_have_url(re.compile(rf"{CHANGELIST}$"), timeout=timeout)
     for path in paths:
         expect(page.locator("#result_list tbody tr", has_text=path.name)).to_have_count(1)
 
@@ -131,7 +132,7 @@ def test_progress_shows_bytes_and_rate_while_sending(page, site, tmp_path):
     if is_direct(site):
         page.set_viewport_size({"width": 1100, "height": 520})
         page.screenshot(path=SCREENSHOT)
-    listed(page, *paths)
+    listed(page, *paths, timeout=30_000)
 
 
 def test_without_javascript_the_plain_form_uploads_one_file(chromium, site, tmp_path):

@@ -3,7 +3,8 @@
 // a request of its own with a progress bar: to the bucket when the page offers it
 // (data-upload-direct, file_lifecycle/direct_uploads.py), else through the app. Sizes are
 // checked before anything is sent. Without JavaScript the page is the plain form.
-(function () {
+// The admin loads it in the page's head, before the form: it starts once the page is read.
+document.addEventListener("DOMContentLoaded", () => {
   const input = document.querySelector("input[type=file][data-upload-limit]");
   if (!input) {
     return;
@@ -11,9 +12,9 @@
   const form = input.form;
   const limit = Number(input.dataset.uploadLimit);
   const tooLarge = `This file is too large: files can be ${input.dataset.uploadLimitText} at most.`;
-  // The browser sends this many files at once, and this many parts of a large file to a
-  // bucket at once: one connection alone is slower than the server's disk or the bucket.
-  const FILES_AT_ONCE = 2;
+  // Parts of a large file sent to a bucket at once: one connection alone is slower than the
+  // bucket. Files go one after another: each answer updates the admin's messages (a cookie
+  // or the session), which answers arriving together would overwrite.
   const PARTS_AT_ONCE = 4;
   let direct = input.dataset.uploadDirect || null;
 
@@ -35,7 +36,7 @@
   const hint = document.createElement("p");
   hint.className = "help upload-hint";
   hint.textContent = "Choose several files, or drop them here.";
-  input.after(hint);
+  (input.closest(".flex-container") || input).after(hint);
   const list = document.createElement("ul");
   list.className = "upload-list";
   list.setAttribute("aria-live", "polite");
@@ -67,14 +68,13 @@
     event.preventDefault();
     const buttons = form.querySelectorAll("[type=submit]");
     buttons.forEach((button) => (button.disabled = true));
-    const queue = items.filter((item) => !item.failed);
-    const next = async () => {
-      while (queue.length) {
-        await queue.shift().upload();
+    const uploads = items.filter((item) => !item.failed);
+    const each = async () => {
+      for (const item of uploads) {
+        await item.upload();
       }
     };
-    const workers = Array.from({ length: FILES_AT_ONCE }, next);
-    Promise.all(workers).then(() => {
+    each().then(() => {
       const failed = items.filter((item) => item.failed).length;
       if (!failed) {
         window.location.assign(
@@ -323,4 +323,4 @@
     }
     return `${value.toFixed(1)} ${units[unit]}`;
   }
-})();
+});
