@@ -16,22 +16,11 @@ import pytest
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import sync_playwright
 
+from tests.chromium import CHROMIUM_ARGS
 from tests.e2e.app import fresh_database, running_app
 from tests.helpers import BASE_DIR, bucket_on, image_environ
 
 ARTIFACTS = BASE_DIR / "test-artifacts"
-# What it takes for Debian's Chromium to run headless as root in a container, and to keep
-# it from calling home (updates, sync, QUIC probes) while it tests.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 
 
 @dataclass
