@@ -105,7 +105,7 @@ TRIED = {
     "(myapp/configuration/storages.py)",
     "concurrent_local_rss_mb": CONCURRENT_TRIED,
     "concurrent_s3_rss_mb": CONCURRENT_TRIED,
-    "browser_upload_vs_boto3": "presigned parts of 16 MiB, four at once, straight to the bucket "
+    "browser_upload_vs_boto3": "presigned parts of 32 MiB, six at once, straight to the bucket "
     "(file_lifecycle/direct_uploads.py, uploads.js)",
     "browser_upload_rss_mb": "the file never passes through the app: it signs, then checks",
     "browser_upload_app_mb": "the browser sends the file to the bucket; the app gets its name",

@@ -30,8 +30,10 @@ SALT = "file_lifecycle.direct_uploads"
 # How long the browser has from start() to complete(): a large file on a slow line.
 VALID_FOR = 24 * 3600
 # A file larger than this goes in parts of this size (S3 takes at most 10,000 parts), sent
-# several at once by the browser: one POST of a large file is one connection's speed.
-PART_SIZE = 16 * 1024 * 1024
+# six at once by the browser: one POST of a large file is one connection's speed. Larger
+# parts mean fewer URLs to sign (botocore signs about 100 a second) and fewer requests: 1 GiB
+# in 32 parts of 32 MiB went 1.2 times as fast as in 128 of 8 MiB (make benchmark).
+PART_SIZE = 32 * 1024 * 1024
 MAX_PARTS = 10_000
 
 
