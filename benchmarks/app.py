@@ -73,7 +73,7 @@ TARGETS = [
     (
         "browser_upload_app_mb",
         "upload in Chromium to S3, bytes the web server received (MB)",
-        "<",
+        "<=",
         1,
     ),
     ("changelist_query_growth", "changelist queries, most rows - fewest rows", "<=", 0),
