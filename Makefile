@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run run-checks test mutation superuser manage lint format benchmark requirements clean
+.PHONY: run run-checks test mutation superuser manage lint format benchmark screenshots requirements clean
 
 # Local development: DEBUG on, embedded SQLite and data/media unless a DSN says otherwise.
 # In DEBUG, WhiteNoise serves static files from the apps' folders as they change: nothing to
@@ -73,6 +73,13 @@ MUTATION_JOBS ?= 2
 mutation: $(VENV)/.test-installed
 	$(BIN)/python tests/postgres.py $(BIN)/python scripts/mutation.py \
 		--jobs $(MUTATION_JOBS) $(MUTANTS)
+
+# The README's pictures of the uploader (docs/uploader-*.png), taken anew by the browser tests
+# that show those pages; a plain `make test` takes them too, but keeps them out of the tree.
+screenshots: $(VENV)/.test-installed
+	SCREENSHOTS=update $(BIN)/python tests/postgres.py $(BIN)/python -m pytest -p no:cacheprovider \
+		-k "test_an_editor_finds_each_file_and_what_it_is or test_progress_shows_bytes_and_rate" \
+		tests/e2e/test_uploader_list.py tests/e2e/test_multi_upload.py
 
 # The whole app under the Dockerfile's CMD, as ratios to gunicorn, nginx and dd (docs/performance.md):
 # a table, benchmark-results.json and benchmark-results.png. Uses wrk and nginx when installed.

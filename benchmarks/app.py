@@ -30,13 +30,14 @@ import threading
 import time
 import urllib.parse
 import urllib.request
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 
 import boto3
 from moto.server import ThreadedMotoServer
 
 from benchmarks import load
+from tests.chromium import CHROMIUM_ARGS
 from tests.postgres import TemporaryCluster, new_database
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -62,6 +63,19 @@ TARGETS = [
     ("upload_s3_rss_mb", "upload to S3, peak RSS growth (MB)", "<=", 64),
     ("concurrent_local_rss_mb", "20 uploads at once to a folder, peak RSS growth (MB)", "<=", 64),
     ("concurrent_s3_rss_mb", "20 uploads at once to S3, peak RSS growth (MB)", "<=", 64),
+    ("browser_upload_vs_boto3", "upload in Chromium straight to S3 / boto3 upload_file", "<=", 1.2),
+    (
+        "browser_upload_rss_mb",
+        "upload in Chromium to S3, web server's peak RSS growth (MB)",
+        "<=",
+        16,
+    ),
+    (
+        "browser_upload_app_mb",
+        "upload in Chromium to S3, bytes the web server received (MB)",
+        "<=",
+        1,
+    ),
     ("changelist_query_growth", "changelist queries, most rows - fewest rows", "<=", 0),
     ("changelist_time_growth", "changelist median, most rows / fewest rows", "<=", 1.5),
 ]
@@ -91,6 +105,10 @@ TRIED = {
     "(myapp/configuration/storages.py)",
     "concurrent_local_rss_mb": CONCURRENT_TRIED,
     "concurrent_s3_rss_mb": CONCURRENT_TRIED,
+    "browser_upload_vs_boto3": "presigned parts of 32 MiB, six at once, straight to the bucket "
+    "(file_lifecycle/direct_uploads.py, uploads.js)",
+    "browser_upload_rss_mb": "the file never passes through the app: it signs, then checks",
+    "browser_upload_app_mb": "the browser sends the file to the bucket; the app gets its name",
     "changelist_query_growth": "the admin's list has no per-row query",
     "changelist_time_growth": "one page of rows by primary key; both counts use the table",
 }
@@ -117,6 +135,7 @@ def main():
             },
             "throughput": throughput(project, folder, database, size["seconds"], size["rounds"]),
             "uploads": uploads(project, folder, database, size["upload_mib"]),
+            "browser_upload": browser_upload(project, folder, database, size["upload_mib"]),
             "changelist": changelist(project, database, size["rows"]),
         }
     results["ratios"] = ratios(results)
@@ -384,6 +403,85 @@ def uploads(project, folder, database, mib):
     assert stored == sorted([mib * 2**20] + [CONCURRENT_MIB * 2**20] * CONCURRENT_UPLOADS)
     shutil.rmtree(media)
 
+    with moto_bucket("benchmark") as (endpoint, bucket):
+        environ = environment(database, storage_dsn=s3_dsn("benchmark", endpoint))
+        results["s3"] = upload_through_admin(project, folder, environ, mib)
+        results["s3"]["concurrent"] = concurrent_uploads(project, folder, environ)
+        sizes = sorted(item.size for item in bucket.objects.all())
+        assert sizes == sorted([mib * 2**20] + [CONCURRENT_MIB * 2**20] * CONCURRENT_UPLOADS)
+        bucket.objects.all().delete()
+    return results
+
+
+def browser_upload(project, folder, database, mib):
+    """A file through the admin's add page in headless Chromium to a bucket on an S3 server
+    over HTTP, against boto3's upload_file of the same file to the same server: seconds of
+    each, the web server's peak RSS growth, and the bytes it received meanwhile (counted by a
+    relay in front of it, the browser's only way to the app)."""
+    from playwright.sync_api import sync_playwright
+
+    path, warm_up = folder / "browser-upload.bin", folder / "warm-up.bin"
+    with path.open("wb") as file:
+        file.truncate(mib * 2**20)  # zeros read from no disk: the network is what is measured
+    warm_up.write_bytes(b"warm-up")
+    with moto_bucket("browser") as (endpoint, bucket):
+        started = time.monotonic()
+        bucket.upload_file(str(path), "boto3.bin")
+        boto3_seconds = time.monotonic() - started
+        bucket.Object("boto3.bin").delete()
+        # Plain HTTP: Chromium takes 127.0.0.1 for a secure origin, so the production
+        # settings' secure cookies work without TLS in front.
+        environ = {**environment(database, storage_dsn=s3_dsn("browser", endpoint))}
+        environ["SECURE_SSL_REDIRECT"] = "False"
+        with (
+            upload_server(project, folder, environ) as (process, session, _),
+            counting_relay(session.port) as relay,
+            sync_playwright() as playwright,
+        ):
+            browser = playwright.chromium.launch(
+                executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS
+            )
+            page = browser.new_page(base_url=f"http://{HOST}:{relay.port}")
+            page.set_default_timeout(3_600_000)
+            page.goto("/admin/login/")
+            page.get_by_label("Username:").fill(USERNAME)
+            page.get_by_label("Password:").fill(PASSWORD)
+            page.get_by_role("button", name="Log in").click()
+            page.wait_for_url("**/admin/")
+            # A first small file, for what the app loads or caches at its first upload.
+            for chosen in (warm_up, path):
+                page.goto("/admin/uploader/uploadedfile/add/")
+                page.get_by_label("File:").set_input_files(chosen)
+                if chosen is warm_up:
+                    page.get_by_role("button", name="Save", exact=True).click()
+                    page.wait_for_url("**/admin/uploader/uploadedfile/")
+            rss_before = memory(process.pid, "VmRSS")
+            Path(f"/proc/{process.pid}/clear_refs").write_text("5")
+            peak = PeakMemory(process.pid)
+            received = relay.received
+            with peak:
+                started = time.monotonic()
+                page.get_by_role("button", name="Save", exact=True).click()
+                page.wait_for_url("**/admin/uploader/uploadedfile/")
+                seconds = time.monotonic() - started
+            received = relay.received - received
+            peak_kb = max(memory(process.pid, "VmHWM"), peak.highest)
+            browser.close()
+        sizes = sorted(item.size for item in bucket.objects.all())
+        assert sizes == [len(b"warm-up"), mib * 2**20], sizes
+    path.unlink()
+    return {
+        "size_mib": mib,
+        "seconds": seconds,
+        "boto3_seconds": boto3_seconds,
+        "rss_growth_mb": (peak_kb - rss_before) / 1024,
+        "app_received_mb": received / 10**6,
+    }
+
+
+@contextmanager
+def moto_bucket(name):
+    """A bucket on moto's S3 server over HTTP, on 127.0.0.1: yields (its endpoint, the bucket)."""
     port = free_port()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server logs every request
     moto = ThreadedMotoServer(ip_address=HOST, port=port, verbose=False)
@@ -397,20 +495,59 @@ def uploads(project, folder, database, mib):
             aws_access_key_id="key",
             aws_secret_access_key="secret",  # noqa: S106 (any will do for moto)
         )
-        bucket = s3.create_bucket(Bucket="benchmark")
-        dsn = (
-            "s3://key:secret@benchmark.s3.us-east-1.amazonaws.com/"
-            f"?auth=s3v4&endpoint={urllib.parse.quote(endpoint, safe='')}"
-        )
-        environ = environment(database, storage_dsn=dsn)
-        results["s3"] = upload_through_admin(project, folder, environ, mib)
-        results["s3"]["concurrent"] = concurrent_uploads(project, folder, environ)
-        sizes = sorted(item.size for item in bucket.objects.all())
-        assert sizes == sorted([mib * 2**20] + [CONCURRENT_MIB * 2**20] * CONCURRENT_UPLOADS)
-        bucket.objects.all().delete()
+        yield endpoint, s3.create_bucket(Bucket=name)
     finally:
         moto.stop()
-    return results
+
+
+def s3_dsn(bucket, endpoint):
+    return (
+        f"s3://key:secret@{bucket}.s3.us-east-1.amazonaws.com/"
+        f"?auth=s3v4&endpoint={urllib.parse.quote(endpoint, safe='')}"
+    )
+
+
+class Relay:
+    port = 0
+    received = 0  # bytes from the browser to the app
+
+
+@contextmanager
+def counting_relay(target_port):
+    """A TCP relay on 127.0.0.1 to the app, counting the bytes the browser sends through it."""
+    relay = Relay()
+    listener = socket.create_server((HOST, 0))
+    relay.port = listener.getsockname()[1]
+    lock = threading.Lock()
+    sockets = []
+
+    def pipe(source, destination, counted):
+        with suppress(OSError):
+            while data := source.recv(262144):
+                if counted:
+                    with lock:
+                        relay.received += len(data)
+                destination.sendall(data)
+        for end in (source, destination):
+            with suppress(OSError):
+                end.shutdown(socket.SHUT_RDWR)
+
+    def accept():
+        with suppress(OSError):  # the listener is closed: stop
+            while True:
+                client, _ = listener.accept()
+                server = socket.create_connection((HOST, target_port))
+                sockets.extend([client, server])
+                threading.Thread(target=pipe, args=(client, server, True), daemon=True).start()
+                threading.Thread(target=pipe, args=(server, client, False), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        yield relay
+    finally:
+        listener.close()
+        for end in sockets:
+            end.close()
 
 
 @contextmanager
@@ -593,6 +730,7 @@ def changelist(project, database, rows):
 
 def ratios(results):
     throughput, uploads, rows = results["throughput"], results["uploads"], results["changelist"]
+    browser = results["browser_upload"]
 
     def rps(server, path):
         measured = throughput.get(server)
@@ -614,6 +752,9 @@ def ratios(results):
         "upload_s3_rss_mb": uploads["s3"]["rss_growth_mb"],
         "concurrent_local_rss_mb": uploads["local"]["concurrent"]["rss_growth_mb"],
         "concurrent_s3_rss_mb": uploads["s3"]["concurrent"]["rss_growth_mb"],
+        "browser_upload_vs_boto3": browser["seconds"] / browser["boto3_seconds"],
+        "browser_upload_rss_mb": browser["rss_growth_mb"],
+        "browser_upload_app_mb": browser["app_received_mb"],
         "changelist_query_growth": most["queries"] - fewest["queries"],
         "changelist_time_growth": most["median_ms"] / fewest["median_ms"],
     }
@@ -654,6 +795,16 @@ def report(results):
             f"  admin to {where:<27}{measured['rss_before_mb']:>9.1f}"
             f"{measured['rss_growth_mb']:>14.1f}{measured['rss_kept_mb']:>14.1f}"
         )
+    browser = results["browser_upload"]
+    print(
+        f"\nupload of {browser['size_mib']} MiB to S3   seconds   peak RSS growth (MB)"
+        "   received by the app (MB)"
+    )
+    print(f"  boto3 upload_file     {browser['boto3_seconds']:>7.2f}")
+    print(
+        f"  Chromium, admin page  {browser['seconds']:>7.2f}   {browser['rss_growth_mb']:>7.1f}"
+        f"{browser['app_received_mb']:>26.3f}"
+    )
     print("\nchangelist rows   queries   median ms")
     for count, measured in results["changelist"].items():
         print(f"  {count:>13,}   {measured['queries']:>7}   {measured['median_ms']:>9.1f}")

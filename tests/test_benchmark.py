@@ -57,6 +57,12 @@ def test_small_run_measures_every_part(tmp_path):
         assert concurrent["rss_before_mb"] > 0
         assert concurrent["rss_growth_mb"] >= 0
     assert results["uploads"]["dd_seconds"] > 0
+    browser = results["browser_upload"]
+    assert browser["seconds"] > 0
+    assert browser["boto3_seconds"] > 0
+    assert browser["rss_growth_mb"] >= 0
+    # The file went straight to the bucket: the app received the pages' requests, not its bytes.
+    assert 0 < browser["app_received_mb"] < browser["size_mib"] * 2**20 / 10**6 / 4
     assert len(results["changelist"]) == 2
     for measured in results["changelist"].values():
         assert measured["queries"] > 0

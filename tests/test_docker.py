@@ -170,7 +170,16 @@ def test_s3_setup_makes_a_bucket_whose_files_anyone_may_download(
     again = run_s3_setup(s3_profile_config, moto_server, bucket)
 
     assert (first.returncode, again.returncode) == (0, 0), first.stderr + again.stderr
-    assert f"Bucket {bucket!r} at {moto_server}: anyone may download its files." in again.stdout
+    assert (
+        f"Bucket {bucket!r} at {moto_server}: anyone may download its files; "
+        "http://localhost:8000 may upload." in again.stdout
+    )
+    # The admin's pages on Compose's web port send files straight to the bucket.
+    (rule,) = storage.connection.meta.client.get_bucket_cors(Bucket=bucket)["CORSRules"]
+    assert (rule["AllowedOrigins"], rule["AllowedMethods"]) == (
+        ["http://localhost:8000"],
+        ["POST", "PUT"],
+    )
     # A browser, with no credentials, downloads what the app uploaded (without an ACL).
     with urllib.request.urlopen(storage.url(name)) as response:
         assert response.read() == b"public"

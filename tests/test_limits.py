@@ -69,8 +69,9 @@ def send_headers(port, method, path, headers):
 
 @pytest.mark.slow
 def test_an_upload_over_the_limit_and_its_form_is_refused_before_it_is_read(server):
+    """Past what the front drains to send the browser back to the form (below)."""
     port, _, temporary, _ = server
-    length = UPLOAD_MAX_SIZE + FORM_LIMIT + 1
+    length = front.DRAINED_AT_MOST + 1
     headers = {"Content-Length": str(length), "Content-Type": "multipart/form-data; boundary=x"}
 
     status, _, text = send_headers(port, "POST", UPLOAD_URL, headers)
@@ -434,10 +435,10 @@ def test_a_large_body_is_refused_from_its_length_alone(front_request, django_req
 
 
 @pytest.mark.parametrize("path", [UPLOAD_URL, CHANGE_URL])
-def test_an_upload_over_the_limit_of_its_view_is_refused_unread(
+def test_an_upload_far_over_the_limit_of_its_view_is_refused_unread(
     front_request, django_requests, upload_limit, path
 ):
-    length = upload_limit + 1
+    length = front.DRAINED_AT_MOST + 1
     headers = [(b"content-length", str(length).encode())]
 
     response = front_request("POST", path, headers, body=[b"x" * 65536])
@@ -448,6 +449,24 @@ def test_an_upload_over_the_limit_of_its_view_is_refused_unread(
         f"this request's is {length:,} bytes.\n"
     )
     assert (response.read, django_requests) == (0, [])
+
+
+@pytest.mark.parametrize("path", [UPLOAD_URL, CHANGE_URL])
+def test_a_form_over_the_limit_of_its_view_is_drained_and_sent_back_to_it(
+    front_request, django_requests, upload_limit, path
+):
+    """A browser shows no answer given before its body is sent (a reset connection): the body
+    is read and dropped, and the browser sent back to the form, which says why."""
+    length = upload_limit + 1
+    piece = b"x" * 65536
+    body = [piece] * (length // len(piece)) + [b"x" * (length % len(piece))]
+    headers = [(b"content-length", str(length).encode())]
+
+    response = front_request("POST", path, headers, body=body)
+
+    assert response.status == 303
+    assert response.headers["location"] == f"{path}?too_large={length}"
+    assert (response.read, django_requests) == (length, [])
 
 
 @pytest.mark.django_db

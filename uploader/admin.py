@@ -127,6 +127,11 @@ class UploadedFileAdmin(ManagedFilesAdmin, admin.ModelAdmin):
             kwargs["labels"] = {"file": "Replace with"}
         return super().get_form(request, obj, **kwargs)
 
+    def object_for_upload(self, request, stored_name, chosen_name):
+        uploaded_file = super().object_for_upload(request, stored_name, chosen_name)
+        uploaded_file.original_name = chosen_name
+        return uploaded_file
+
     def save_model(self, request, obj, form, change):
         if not change:
             obj.uploaded_by = request.user

@@ -46,6 +46,10 @@ LENGTH_REQUIRED = (
     "chunked, are not accepted)."
 )
 # Answers that depend on request headers other than those named by Vary: never kept.
+# A body over its view's limit is drained (read and dropped) up to this size when the view
+# can say why in its form (back_to_form); a larger one gets the plain 413, and the connection
+# is closed.
+DRAINED_AT_MOST = 1024**3
 CONDITIONAL = {b"if-none-match", b"if-modified-since", b"if-match", b"if-range", b"range"}
 
 
@@ -84,7 +88,11 @@ class Front:
         if length:
             refusal = self.refuse_body(scope, length)
             if refusal is not None:
-                await refuse(send, 413, refusal)
+                back = back_to_form(scope, length)
+                if back is not None and await drained(receive):
+                    await see_other(send, back)
+                else:
+                    await refuse(send, 413, refusal)
                 return
             if length <= READ_AHEAD:
                 receive = await read_whole(receive)
@@ -202,13 +210,31 @@ def without_underscores(headers):
     return [(name, value) for name, value in headers if b"_" not in name]
 
 
+def view_at(path):
+    try:
+        return resolve(path).func
+    except Resolver404:
+        return None
+
+
 def body_limit(path, default):
     """The request body limit of the view at path: its `request_body_limit`, or default."""
-    try:
-        view = resolve(path).func
-    except Resolver404:
-        return default
-    return getattr(view, "request_body_limit", default)
+    return getattr(view_at(path), "request_body_limit", default)
+
+
+def back_to_form(scope, length):
+    """Where to send a browser whose form's body is over its view's limit, if the view says
+    (its `too_large_url(path, query string, length)`) and the body is small enough to drain.
+
+    A browser shows an answer only once it has sent the whole body: one given earlier, with the
+    connection closed, shows as "connection reset", the file and the form lost. Drained, the
+    body costs the server time on the event loop, never memory or a thread."""
+    if scope["method"] != "POST" or length > DRAINED_AT_MOST:
+        return None
+    too_large_url = getattr(view_at(scope["path"]), "too_large_url", None)
+    if too_large_url is None:
+        return None
+    return too_large_url(scope["path"], scope.get("query_string", b"").decode("latin-1"), length)
 
 
 def start_of(response):
@@ -242,6 +268,26 @@ async def refuse(send, status, text):
         f"{text}\n", "text/plain; charset=utf-8", status, headers={"Connection": "close"}
     )
     await answer(send, answer_of(response, response.content), "GET")
+
+
+async def drained(receive):
+    """Read a request's body and drop it; False if the client stopped sending or went away."""
+    while True:
+        try:
+            async with asyncio.timeout(BODY_TIMEOUT):
+                message = await receive()
+        except TimeoutError:
+            return False
+        if message["type"] != "http.request":
+            return False
+        if not message.get("more_body", False):
+            return True
+
+
+async def see_other(send, url):
+    """Send the browser to url with a GET, once the body it sent was drained."""
+    response = HttpResponse(status=303, headers={"Location": url})
+    await answer(send, answer_of(response, b""), "GET")
 
 
 async def read_whole(receive):

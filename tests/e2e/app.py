@@ -1,5 +1,5 @@
-"""The app as its container runs it, on a database of its own, with an admin account, and
-logging a browser tab in to it."""
+"""The app as its container runs it, on a database of its own, with an admin account; what an
+operator (manage.py) and an editor (the admin's login page) do with it."""
 
 import os
 import secrets
@@ -10,7 +10,7 @@ import dj_database_url
 import pytest
 from playwright.sync_api import expect
 
-from tests.helpers import VENV_BIN, running_server
+from tests.helpers import BASE_DIR, VENV_BIN, running_server
 from tests.postgres import new_database
 
 USERNAME = "admin"
@@ -50,10 +50,44 @@ def running_app(image_dir, environ, log):
         yield server.port
 
 
-def log_in(page):
-    """Log the browser tab in to the admin as the site's admin."""
+def manage(image_dir, environ, *arguments):
+    """Run a manage.py command in the app's environment, as an operator would on the platform."""
+    return subprocess.run(
+        [VENV_BIN / "python", "manage.py", *arguments],
+        cwd=image_dir,
+        env=environ,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def reconciled(image_dir, environ):
+    """Check that rows and stored files match; if not, `reconcile_media --fix` (the app is
+    idle: no grace period) must make them match. Returns what the commands printed."""
+    check = manage(image_dir, environ, "reconcile_media")
+    if check.returncode == 0:
+        assert check.stdout.endswith("rows and stored files match.\n")
+        return check.stdout
+    assert check.returncode == 1, check.stderr
+    fix = manage(image_dir, environ, "reconcile_media", "--fix", "--grace-period", "0")
+    assert fix.returncode == 0, fix.stdout + fix.stderr
+    assert "Removed " in fix.stdout
+    assert manage(image_dir, environ, "reconcile_media").returncode == 0
+    return check.stdout + check.stderr + fix.stdout
+
+
+def log_in(page, username=USERNAME):
     page.goto("/admin/login/")
-    page.get_by_label("Username:").fill(USERNAME)
+    page.get_by_label("Username:").fill(username)
     page.get_by_label("Password:").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
     expect(page.get_by_role("button", name="Log out")).to_be_visible()
+
+
+def save_screenshot(page, name, tmp_path):
+    """Take the README's picture docs/NAME: into docs/ with `make screenshots` (which sets
+    SCREENSHOTS=update), else beside the test, so that a plain test run leaves the tree as it
+    was while the picture's page is still shown and taken."""
+    folder = BASE_DIR / "docs" if os.environ.get("SCREENSHOTS") == "update" else tmp_path
+    page.screenshot(path=folder / name)

@@ -16,22 +16,11 @@ import pytest
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import sync_playwright
 
+from tests.chromium import CHROMIUM_ARGS
 from tests.e2e.app import fresh_database, running_app
 from tests.helpers import BASE_DIR, bucket_on, image_environ
 
 ARTIFACTS = BASE_DIR / "test-artifacts"
-# What it takes for Debian's Chromium to run headless as root in a container, and to keep
-# it from calling home (updates, sync, QUIC probes) while it tests.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 
 
 @dataclass
@@ -40,6 +29,8 @@ class Site:
     log: Path
     # Sent by the browser as the platform's load balancer sends them.
     headers: dict
+    # The app's environment, for manage.py commands beside it (reconcile_media).
+    environ: dict
 
 
 @pytest.fixture(scope="module")
@@ -80,9 +71,10 @@ def site(request, image_dir, moto_server, tmp_path_factory):
                         f"https://localhost:{tls_port}",
                         folder / "server.log",
                         {"X-Forwarded-Proto": "https"},
+                        environ,
                     )
             else:
-                yield Site(f"http://localhost:{port}", folder / "server.log", {})
+                yield Site(f"http://localhost:{port}", folder / "server.log", {}, environ)
 
 
 @pytest.fixture

@@ -8,11 +8,9 @@ import pytest
 from PIL import Image, ImageDraw
 from playwright.sync_api import expect
 
-from tests.e2e.app import log_in
-from tests.helpers import BASE_DIR
+from tests.e2e.app import log_in, save_screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-SCREENSHOT = BASE_DIR / "docs" / "uploader-list.png"
 
 
 def picture(path, size, colours):
@@ -74,7 +72,7 @@ def test_an_editor_finds_each_file_and_what_it_is(page, site, tmp_path):
     expect(notes_row.get_by_role("link", name=action)).to_be_visible()
     if not site.url.startswith("https:"):  # the README's picture, from either site
         page.set_viewport_size({"width": 1440, "height": 640})
-        page.screenshot(path=SCREENSHOT)
+        save_screenshot(page, "uploader-list.png", tmp_path)
 
     page.locator("#searchbar").fill("at DUSK")
     page.get_by_role("button", name="Search").click()

@@ -7,7 +7,6 @@ makes them match and says what it did.
 """
 
 import re
-import subprocess
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -20,9 +19,8 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from tests.e2e.admin_http import AdminSession
-from tests.e2e.app import PASSWORD, USERNAME, fresh_database, running_app
+from tests.e2e.app import PASSWORD, USERNAME, fresh_database, reconciled, running_app
 from tests.helpers import (
-    VENV_BIN,
     bucket_on,
     free_port,
     image_environ,
@@ -96,33 +94,6 @@ def rows(database_dsn, column="file"):
         values = [value for (value,) in cursor.fetchall()]
     connection.close()
     return values
-
-
-def manage(image_dir, environ, *arguments):
-    """Run a manage.py command in the app's environment, as an operator would on the platform."""
-    return subprocess.run(
-        [VENV_BIN / "python", "manage.py", *arguments],
-        cwd=image_dir,
-        env=environ,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-
-
-def reconciled(image_dir, environ):
-    """Check that rows and stored files match; if not, `reconcile_media --fix` (the app is
-    idle: no grace period) must make them match. Returns what the commands printed."""
-    check = manage(image_dir, environ, "reconcile_media")
-    if check.returncode == 0:
-        assert check.stdout.endswith("rows and stored files match.\n")
-        return check.stdout
-    assert check.returncode == 1, check.stderr
-    fix = manage(image_dir, environ, "reconcile_media", "--fix", "--grace-period", "0")
-    assert fix.returncode == 0, fix.stdout + fix.stderr
-    assert "Removed " in fix.stdout
-    assert manage(image_dir, environ, "reconcile_media").returncode == 0
-    return check.stdout + check.stderr + fix.stdout
 
 
 @pytest.fixture(params=["local folder", "S3 over HTTP"])

@@ -1,0 +1,190 @@
+"""Uploads from the browser straight to the bucket (file_lifecycle/direct_uploads.py), the
+browser's part played over HTTP against moto's S3 server: what the server issues, and the
+completions it refuses."""
+
+import json
+import math
+import re
+
+import pytest
+import requests
+from django.contrib.auth.models import User
+from django.core import signing
+from django.urls import reverse
+
+from file_lifecycle import direct_uploads
+from tests.helpers import reconcile
+from uploader.models import UploadedFile
+
+pytestmark = pytest.mark.django_db
+
+START = reverse("admin:uploader_uploadedfile_direct", kwargs={"step": "start"})
+COMPLETE = reverse("admin:uploader_uploadedfile_direct", kwargs={"step": "complete"})
+ABORT = reverse("admin:uploader_uploadedfile_direct", kwargs={"step": "abort"})
+
+
+def post_json(client, url, data):
+    return client.post(
+        url, json.dumps(data), "application/json", headers={"Accept": "application/json"}
+    )
+
+
+def start(client, name, size):
+    response = post_json(client, START, {"name": name, "size": size})
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+def send_to_bucket(issued, content):
+    """What uploads.js does with what start() issued: the presigned POST, or every part."""
+    if "post" in issued:
+        post = issued["post"]
+        response = requests.post(
+            post["url"], data=post["fields"], files={"file": content}, timeout=60
+        )
+        return response.status_code
+    size = issued["part_size"]
+    for number, url in enumerate(issued["parts"]):
+        response = requests.put(url, data=content[number * size : (number + 1) * size], timeout=60)
+        assert response.status_code == 200, response.text
+    return 200
+
+
+def test_a_file_sent_to_the_bucket_becomes_a_row_once_complete(admin_client, s3):
+    bucket, _ = s3
+    issued = start(admin_client, "report 2026.pdf", 11)
+    name = signing.loads(issued["token"], salt=direct_uploads.SALT)["name"]
+
+    assert send_to_bucket(issued, b"%PDF-1.7 ok") == 204
+    assert not UploadedFile.objects.exists()  # nothing before completion
+    response = post_json(admin_client, COMPLETE, {"token": issued["token"]})
+
+    assert response.status_code == 200, response.content
+    uploaded = UploadedFile.objects.get()
+    assert uploaded.file.name == name
+    assert name.endswith("/report_2026.pdf")
+    stored = bucket.Object(name).get()
+    assert stored["Body"].read() == b"%PDF-1.7 ok"
+    # Served as the storage serves a file it stored itself.
+    assert stored["ContentType"] == "application/pdf"
+    assert reconcile() == (0, "1 rows, 1 stored files: rows and stored files match.\n")
+
+
+def test_a_large_file_goes_in_parts_sent_at_once(admin_client, s3, monkeypatch):
+    monkeypatch.setattr(direct_uploads, "PART_SIZE", 5 * 1024 * 1024)  # S3's smallest part
+    bucket, _ = s3
+    content = b"x" * (12 * 1024 * 1024)
+    issued = start(admin_client, "video.mp4", len(content))
+
+    assert len(issued["parts"]) == math.ceil(len(content) / issued["part_size"]) == 3
+    send_to_bucket(issued, content)
+    response = post_json(admin_client, COMPLETE, {"token": issued["token"]})
+
+    assert response.status_code == 200, response.content
+    uploaded = UploadedFile.objects.get()
+    assert bucket.Object(uploaded.file.name).content_length == len(content)
+
+
+def test_a_tampered_token_is_refused(admin_client, s3):
+    issued = start(admin_client, "notes.txt", 5)
+    send_to_bucket(issued, b"12345")
+    payload = signing.loads(issued["token"], salt=direct_uploads.SALT)
+    # The key of another file, or a larger size, re-signed with a key the server does not use.
+    for changed in ({"name": "0123456789abcdef/other.txt"}, {"size": 10**9}):
+        forged = signing.dumps(
+            {**payload, **changed}, key="not-the-secret-key", salt=direct_uploads.SALT
+        )
+        response = post_json(admin_client, COMPLETE, {"token": forged})
+
+        assert response.status_code == 400
+        assert response.json() == {
+            "error": "This upload was not started here: upload the file again."
+        }
+    edited = issued["token"][:-3] + ("AAA" if not issued["token"].endswith("AAA") else "BBB")
+    assert post_json(admin_client, COMPLETE, {"token": edited}).status_code == 400
+    assert not UploadedFile.objects.exists()
+
+
+def test_another_users_upload_is_refused(admin_client, client, s3, admin_user):
+    issued = start(admin_client, "notes.txt", 5)
+    send_to_bucket(issued, b"12345")
+    other = User.objects.create_superuser("other", "other@example.com", "password")
+    client.force_login(other)
+
+    response = post_json(client, COMPLETE, {"token": issued["token"]})
+
+    assert response.status_code == 403
+    assert "another user" in response.json()["error"]
+    assert not UploadedFile.objects.exists()
+
+
+@pytest.mark.parametrize("content", [b"123", b"more than five"])
+def test_a_file_of_another_size_than_issued_is_removed(admin_client, s3, content):
+    """S3 itself refuses a POST over the issued size (content-length-range); moto does not,
+    and a multipart upload's parts have no such bound: the completion checks the size."""
+    bucket, _ = s3
+    issued = start(admin_client, "notes.txt", 5)
+    send_to_bucket(issued, content)
+
+    response = post_json(admin_client, COMPLETE, {"token": issued["token"]})
+
+    assert response.status_code == 400
+    assert response.json()["error"] == (
+        f"The bucket received {len(content)} bytes of this file, not 5: upload it again."
+    )
+    assert not UploadedFile.objects.exists()
+    assert list(bucket.objects.all()) == []
+
+
+def test_the_forms_checks_apply_before_anything_is_issued(admin_client, s3, settings):
+    too_large = post_json(
+        admin_client, START, {"name": "big.iso", "size": settings.UPLOAD_MAX_SIZE + 1}
+    )
+    no_name = post_json(admin_client, START, {"name": "$$$", "size": 5})
+    not_a_size = post_json(admin_client, START, {"name": "a.txt", "size": "5"})
+
+    assert too_large.status_code == 400
+    assert too_large.json()["error"].startswith("This file is ")
+    assert "at most" in too_large.json()["error"]
+    assert no_name.status_code == 400
+    assert "rename the file" in no_name.json()["error"]
+    assert not_a_size.status_code == 400
+
+
+def test_only_signed_in_editors_may_start(client, s3):
+    response = post_json(client, START, {"name": "a.txt", "size": 5})
+
+    assert response.status_code == 302  # to the login page
+    assert "/login/" in response["Location"]
+
+
+def test_a_folder_has_no_direct_uploads(admin_client):
+    response = post_json(admin_client, START, {"name": "a.txt", "size": 5})
+
+    assert response.status_code == 404
+
+
+def test_an_abandoned_upload_is_found_and_removed_by_reconcile_media(admin_client, s3, monkeypatch):
+    monkeypatch.setattr(direct_uploads, "PART_SIZE", 5 * 1024 * 1024)
+    whole = start(admin_client, "whole.txt", 5)
+    send_to_bucket(whole, b"12345")  # sent, never completed
+    parts = start(admin_client, "parts.bin", 6 * 1024 * 1024)
+    requests.put(parts["parts"][0], data=b"x" * 5 * 1024 * 1024, timeout=60)  # 1 part of 2
+
+    status, output = reconcile("--fix", "--grace-period", "0")
+
+    assert status == 0
+    assert re.search(r"^Removed orphaned file [0-9a-f]{16}/whole.txt$", output, re.M)
+    assert re.search(r"^Removed incomplete multipart upload [0-9a-f]{16}/parts.bin$", output, re.M)
+    assert reconcile() == (0, "0 rows, 0 stored files: rows and stored files match.\n")
+
+
+def test_an_upload_given_up_is_aborted(admin_client, s3, monkeypatch):
+    monkeypatch.setattr(direct_uploads, "PART_SIZE", 5 * 1024 * 1024)
+    bucket, _ = s3
+    issued = start(admin_client, "parts.bin", 6 * 1024 * 1024)
+
+    response = post_json(admin_client, ABORT, {"token": issued["token"]})
+
+    assert response.status_code == 200
+    assert list(bucket.multipart_uploads.all()) == []
