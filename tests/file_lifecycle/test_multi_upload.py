@@ -8,6 +8,7 @@ from django.urls import reverse
 
 from file_lifecycle.admin import too_large_url
 from tests.helpers import closed_endpoint, s3_dsn
+from tests.uploader.factories import UploadedFileFactory
 from uploader.models import UploadedFile
 
 pytestmark = pytest.mark.django_db
@@ -65,7 +66,7 @@ def test_a_storage_down_is_said_in_json(admin_client, use_storage):
 def test_the_add_page_offers_many_files_and_the_change_page_one(admin_client, settings):
     settings.UPLOAD_MAX_SIZE = 100 * 10**6
     add = admin_client.get(ADD).text
-    uploaded = UploadedFile.objects.create(file="0123456789abcdef/a.txt")
+    uploaded = UploadedFileFactory()
     change = admin_client.get(reverse("admin:uploader_uploadedfile_change", args=[uploaded.pk]))
 
     assert 'data-upload-limit="100000000"' in add
