@@ -2,10 +2,8 @@
 a connection of its own, what it holds, and the commands that copy it.
 
 PostgreSQL to PostgreSQL goes through pg_dump and pg_restore, piped (custom format, one
-transaction at the target). Any other pair goes through Django's own dumpdata and loaddata, run
-as manage.py would run them with DEFAULT_DATABASE_DSN set to each side, piped as JSON Lines:
-both stream (dumpdata reads in chunks, loaddata a line at a time) and loaddata writes in one
-transaction and resets PostgreSQL's sequences.
+transaction at the target). Any other pair goes through the ORM: migrate at the target, then
+transfer/rows.py, a process whose settings have both databases.
 """
 
 import glob
@@ -26,7 +24,8 @@ from myapp.configuration.environment import ConfigurationError, mask_password
 # migrations applied, and the content types and permissions of the models (referred to by
 # their natural keys).
 MADE_BY_MIGRATE = {"django_migrations", "django_content_type", "auth_permission"}
-DUMPDATA = ["dumpdata", "--natural-foreign", "--exclude=contenttypes", "--exclude=auth.Permission"]
+# Where Debian and Ubuntu install each PostgreSQL version's programs, side by side.
+INSTALLED_VERSIONS = "/usr/lib/postgresql/*/bin"
 CLIENT_TOOLS = (
     "install PostgreSQL's client tools (Debian/Ubuntu: apt-get install postgresql-client)"
 )
@@ -102,7 +101,7 @@ def open_database(dsn, name, source=False):
 def find_tool(name, server_major):
     """The newest pg_dump or pg_restore found (on PATH, in pg_config's folder, in each installed
     version's folder), refused if missing or older than the server."""
-    folders = glob.glob("/usr/lib/postgresql/*/bin")
+    folders = glob.glob(INSTALLED_VERSIONS)
     if pg_config := shutil.which("pg_config"):
         result = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True)  # noqa: S603 (found on PATH)
         folders.append(result.stdout.strip())
@@ -138,11 +137,13 @@ def pipe(writer, reader, what):
 
 
 def run(command, what):
-    """Run a command as manage() gives it; raise a ConfigurationError with its error line."""
-    process = start(command)
-    _, errors = process.communicate()
+    """Run a command as manage() gives it; its output, or a ConfigurationError with its error
+    line."""
+    process = start(command, stdout=subprocess.PIPE)
+    output, errors = process.communicate()
     if process.returncode:
         raise ConfigurationError(f"{what}: {error_line(errors)}")
+    return output.decode()
 
 
 def start(command, stdin=None, stdout=subprocess.DEVNULL):
@@ -166,13 +167,25 @@ def error_line(output):
     return (errors[:1] or lines[-1:] or ["(no message)"])[0]
 
 
+def copy_rows(source, target):
+    """transfer/rows.py, from source to target, as manage() gives a command."""
+    environ = {
+        **target.django_environment(),
+        "DJANGO_SETTINGS_MODULE": "transfer.settings",
+        "COPY_DATABASE_SOURCE_DSN": source.dsn,
+    }
+    return {
+        "args": [sys.executable, "-m", "transfer.rows"],
+        "env": environ,
+        "cwd": settings.BASE_DIR,
+    }
+
+
 def manage(database, *command):
-    """A manage.py command with DEFAULT_DATABASE_DSN set to database."""
+    """A manage.py command with DEFAULT_DATABASE_DSN set to database (the settings module is
+    the one in the environment, where manage.py puts it)."""
     return {
         "args": [sys.executable, "-m", "django", *command],
-        "env": {
-            **database.django_environment(),
-            "DJANGO_SETTINGS_MODULE": settings.SETTINGS_MODULE,
-        },
+        "env": database.django_environment(),
         "cwd": settings.BASE_DIR,
     }

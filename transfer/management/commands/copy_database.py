@@ -5,7 +5,7 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 
 from myapp.configuration.environment import ConfigurationError
-from transfer.database import DUMPDATA, find_tool, manage, open_database, pipe, run
+from transfer.database import copy_rows, find_tool, manage, open_database, pipe, run
 
 
 class Command(BaseCommand):
@@ -92,11 +92,8 @@ class Command(BaseCommand):
             run(manage(target, "flush", "--no-input"), f"Emptying {target.described} failed")
         self.stdout.write(f"Copying rows from {source.described} to {target.described}")
         self.stdout.flush()
-        pipe(
-            manage(source, *DUMPDATA, "--format=jsonl"),
-            manage(target, "loaddata", "--format=jsonl", "-"),
-            f"Copying from {source.described} to {target.described} failed",
-        )
+        what = f"Copying from {source.described} to {target.described} failed"
+        self.stdout.write(run(copy_rows(source, target), what), ending="")
 
 
 def source_name(database):
