@@ -20,7 +20,7 @@ from django.conf import settings
 from django_storage_url import get_storage
 
 from myapp.configuration.environment import mask_password
-from myapp.configuration.storages import media_location
+from myapp.configuration.storages import PART_SIZE, media_location
 
 # What copy_media writes under a folder before renaming it into place (boto3 adds a suffix of
 # its own to a download's): left by a copy that was stopped, removed by the next.
@@ -63,14 +63,23 @@ def file_md5(path, start=0, length=None):
 
 
 def multipart_etag(path, size, etag):
-    """The ETag S3 gives a file uploaded in as many parts as etag says ("MD5-PARTS"), with parts
-    of a whole number of MiB as boto3 and most tools send them: the MD5 of the parts' MD5s."""
+    """The ETag S3 would give the file uploaded in as many parts as etag says ("MD5-PARTS"):
+    the MD5 of the parts' MD5s. The parts' size is not kept: it is tried as boto3 sends them
+    (8 MiB), as the project's storage does (PART_SIZE), and as the smallest whole number of MiB
+    that makes that many parts; the first that gives etag, else the last."""
     parts = int(etag.rpartition("-")[2])
-    part_size = max(math.ceil(size / parts / MIB), 1) * MIB
-    digests = b"".join(
-        bytes.fromhex(file_md5(path, start, part_size)) for start in range(0, size, part_size)
-    )
-    return f"{hashlib.md5(digests, usedforsecurity=False).hexdigest()}-{parts}"
+    smallest = max(math.ceil(size / parts / MIB), 1) * MIB
+    tried = ""
+    for part_size in dict.fromkeys([8 * MIB, PART_SIZE, smallest]):
+        if math.ceil(size / part_size) == parts:
+            digests = b"".join(
+                bytes.fromhex(file_md5(path, start, part_size))
+                for start in range(0, size, part_size)
+            )
+            tried = f"{hashlib.md5(digests, usedforsecurity=False).hexdigest()}-{parts}"
+            if tried == etag:
+                break
+    return tried
 
 
 class Folder:
