@@ -1,7 +1,9 @@
+import contextlib
 import functools
 import hashlib
 import io
 import os
+import pty
 import signal
 import subprocess
 import sys
@@ -300,3 +302,25 @@ def test_a_download_killed_halfway_leaves_no_partial_file(tmp_path, moto_server)
     copy(dsn, folder_dsn(target))
 
     assert folder_checksums(target) == checksums(files)
+
+
+@pytest.mark.slow
+def test_a_terminal_gets_a_progress_bar_with_bytes_files_and_rate(source, tmp_path):
+    leader, follower = pty.openpty()
+    command = ["manage.py", "copy_media", folder_dsn(source), folder_dsn(tmp_path / "target")]
+    with subprocess.Popen(
+        [sys.executable, *command], cwd=BASE_DIR, stdout=follower, stderr=follower
+    ) as process:
+        os.close(follower)
+        shown = b""
+        with contextlib.suppress(OSError):  # the terminal closes with the command
+            while piece := os.read(leader, 65536):
+                shown += piece
+    os.close(leader)
+
+    assert process.returncode == 0
+    assert f"copied {len(FILES)}/{len(FILES)} files".encode() in shown
+    assert b"9.4 MB" in shown  # bytes, as a terminal shows them
+    assert b"/s" in shown  # the rate
+    assert b"\x1b[" in shown  # drawn, not printed line by line
+    assert b"copied large/video.mp4" not in shown
