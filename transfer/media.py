@@ -88,6 +88,7 @@ class Folder:
     def __init__(self, root, described):
         self.root = Path(root)
         self.described = described
+        self.hashes = {}
 
     def same_as(self, other):
         return isinstance(other, Folder) and self.root.resolve() == other.root.resolve()
@@ -114,7 +115,15 @@ class Folder:
     def path(self, key):
         return self.root / key
 
+    def hash_ahead(self, pool, entries):
+        """Start hashing files in the pool, for md5() to wait for: to a bucket, each file's
+        MD5 is needed to compare it (a rerun) or to keep it with the object (a first run), and
+        a folder's files can be read while the bucket is listed."""
+        self.hashes = {entry.key: pool.submit(file_md5, self.path(entry.key)) for entry in entries}
+
     def md5(self, entry):
+        if entry.key in self.hashes:
+            return self.hashes[entry.key].result()
         return file_md5(self.path(entry.key))
 
     def identical(self, entry, other_entry, other):
@@ -130,7 +139,7 @@ class Folder:
         """A local path holding the entry's content: the file itself."""
         return self.path(entry.key)
 
-    def store(self, key, path, callback):
+    def store(self, key, path, md5, callback):
         """Copy a local file to key, through a temporary file renamed into place."""
         target = self.path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -240,10 +249,11 @@ class Bucket:
         name = self.prefix + entry.key
         self.transfer.download_file(self.name, name, str(path), callback=callback)
 
-    def store(self, key, path, callback):
+    def store(self, key, path, md5, callback):
+        """Upload a local file to key, with its MD5 (from md5()) kept as metadata."""
         name = self.prefix + key
         # The storage's own parameters: its ACL, and the type a browser gets the file as.
-        metadata = {MD5_METADATA: file_md5(path)}
+        metadata = {MD5_METADATA: md5()}
         extra = {**self.storage.get_object_parameters(name), "Metadata": metadata}
         self.transfer.upload_file(str(path), self.name, name, callback=callback, extra_args=extra)
 
@@ -266,4 +276,7 @@ def copy_file(source, target, entry, callback):
     with tempfile.TemporaryDirectory(prefix=TEMPORARY_PREFIX) as into:
         # Bucket to bucket: through a local file, as the two may be on different services.
         path = source.fetch(entry, into, lambda count: None)
-        target.store(entry.key, path, callback)
+        if isinstance(source, Folder):
+            target.store(entry.key, path, lambda: source.md5(entry), callback)
+        else:
+            target.store(entry.key, path, lambda: file_md5(path), callback)

@@ -16,7 +16,7 @@ from rich.progress import (
 
 from myapp.configuration.environment import ConfigurationError
 from myapp.configuration.storages import STORAGE_ERRORS, describe_error
-from transfer.media import Bucket, copy_file, open_storage
+from transfer.media import Bucket, Folder, copy_file, open_storage
 
 # Files copied at once, and S3 requests in flight: boto3's own default concurrency.
 JOBS = 10
@@ -87,7 +87,10 @@ class Command(BaseCommand):
 
     def copy(self, source, target, pool, dry_run, delete, verify):
         """Copy what differs, delete what --delete asks for; the failures, as (key, reason)."""
-        wanted, present = self.list(source), self.list(target)
+        wanted = self.list(source)
+        if isinstance(source, Folder) and isinstance(target, Bucket):
+            source.hash_ahead(pool, wanted.values())
+        present = self.list(target)
         failures = []
 
         def unchanged(key):
