@@ -116,14 +116,21 @@ class Folder:
         return self.root / key
 
     def hash_ahead(self, pool, entries):
-        """Start hashing files in the pool, for md5() to wait for: to a bucket, each file's
-        MD5 is needed to compare it (a rerun) or to keep it with the object (a first run), and
-        a folder's files can be read while the bucket is listed."""
+        """Start hashing files in the pool (a thread per core), for md5() to wait for: a rerun
+        to a bucket compares every file's MD5, and the files can be read while the bucket is
+        listed. keep_hashes() then cancels what a first run does not need."""
         self.hashes = {entry.key: pool.submit(file_md5, self.path(entry.key)) for entry in entries}
 
+    def keep_hashes(self, keys):
+        """Cancel the hashing, if not started yet, of every file but keys'."""
+        for key, future in self.hashes.items():
+            if key not in keys:
+                future.cancel()
+
     def md5(self, entry):
-        if entry.key in self.hashes:
-            return self.hashes[entry.key].result()
+        future = self.hashes.get(entry.key)
+        if future is not None and not future.cancelled():
+            return future.result()
         return file_md5(self.path(entry.key))
 
     def identical(self, entry, other_entry, other):
@@ -205,7 +212,8 @@ class Bucket:
     @contextmanager
     def transfers(self, concurrency):
         """Share one transfer manager, with concurrency threads, between all transfers."""
-        with S3Transfer(self.client, TransferConfig(max_concurrency=concurrency)) as transfer:
+        self.config = TransferConfig(max_concurrency=concurrency)
+        with S3Transfer(self.client, self.config) as transfer:
             self.transfer = transfer
             yield
 
@@ -250,11 +258,13 @@ class Bucket:
         self.transfer.download_file(self.name, name, str(path), callback=callback)
 
     def store(self, key, path, md5, callback):
-        """Upload a local file to key, with its MD5 (from md5()) kept as metadata."""
+        """Upload a local file to key; if sent in parts, with its MD5 (from md5()) as metadata,
+        as its ETag is not its MD5 then."""
         name = self.prefix + key
         # The storage's own parameters: its ACL, and the type a browser gets the file as.
-        metadata = {MD5_METADATA: md5()}
-        extra = {**self.storage.get_object_parameters(name), "Metadata": metadata}
+        extra = self.storage.get_object_parameters(name)
+        if Path(path).stat().st_size >= self.config.multipart_threshold:
+            extra["Metadata"] = {MD5_METADATA: md5()}
         self.transfer.upload_file(str(path), self.name, name, callback=callback, extra_args=extra)
 
     def read_md5(self, key):

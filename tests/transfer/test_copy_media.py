@@ -235,7 +235,7 @@ def test_bad_dsns_are_refused_in_one_line_without_their_secret(source, moto_serv
     assert message.startswith("TARGET_DSN='ftp://user:***@host/' has no supported scheme")
     message, _ = refusal(folder_dsn(source), "file:///data/media/")
     assert message.startswith("TARGET_DSN='file:///data/media/' has no url=")
-    message, _ = refusal("default", "default")
+    message, _ = refusal(folder_dsn(source), folder_dsn(source))
     assert "are the same storage" in message
 
 
@@ -324,3 +324,13 @@ def test_a_terminal_gets_a_progress_bar_with_bytes_files_and_rate(source, tmp_pa
     assert b"/s" in shown  # the rate
     assert b"\x1b[" in shown  # drawn, not printed line by line
     assert b"copied large/video.mp4" not in shown
+
+
+def test_a_missing_source_folder_is_said_in_one_line(tmp_path):
+    message, _ = refusal(folder_dsn(tmp_path / "typo"), folder_dsn(tmp_path / "target"))
+
+    assert message == (
+        f"SOURCE_DSN='{folder_dsn(tmp_path / 'typo')}' names the folder {tmp_path / 'typo'}, "
+        "which does not exist: correct the path"
+    )
+    assert list(tmp_path.iterdir()) == []

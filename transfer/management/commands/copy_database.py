@@ -27,25 +27,28 @@ class Command(BaseCommand):
         try:
             source = open_database(source, "SOURCE_DSN", source=True)
             target = open_database(target, "TARGET_DSN")
-            if source.same_as(target):
-                raise ConfigurationError(
-                    f"{source.described} and {target.described} are the same database: "
-                    "name two different ones"
-                )
-            source.check()
-            target.check()
-            self.refuse_to_replace(target, yes)
-            if source.is_postgres and target.is_postgres:
-                self.with_pg_tools(source, target)
-            else:
-                self.with_serializers(source, target)
+            try:
+                self.copy(source, target, yes)
+            finally:
+                source.close()
+                target.close()
         except ConfigurationError as error:
             raise CommandError(error) from None
-        finally:
-            for database in (source, target):
-                if hasattr(database, "close"):
-                    database.close()
         self.stdout.write(f"Done in {time.monotonic() - started:.1f} s.")
+
+    def copy(self, source, target, yes):
+        if source.same_as(target):
+            raise ConfigurationError(
+                f"{source.described} and {target.described} are the same database: "
+                "name two different ones"
+            )
+        source.check()
+        target.check()
+        self.refuse_to_replace(target, yes)
+        if source.is_postgres and target.is_postgres:
+            self.with_pg_tools(source, target)
+        else:
+            self.with_orm(source, target)
 
     def refuse_to_replace(self, target, yes):
         contents = target.contents()
@@ -85,7 +88,7 @@ class Command(BaseCommand):
             f"Copying to {target.described} failed",
         )
 
-    def with_serializers(self, source, target):
+    def with_orm(self, source, target):
         self.stdout.write(f"Migrating {target.described}")
         run(manage(target, "migrate", "--no-input"), f"Migrating {target.described} failed")
         if target.contents():  # only with --yes: what refuse_to_replace listed

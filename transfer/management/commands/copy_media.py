@@ -1,5 +1,6 @@
 """manage.py copy_media SOURCE_DSN TARGET_DSN: every media file from one storage to another."""
 
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
@@ -15,7 +16,7 @@ from rich.progress import (
 )
 
 from myapp.configuration.environment import ConfigurationError
-from myapp.configuration.storages import STORAGE_ERRORS, describe_error
+from myapp.configuration.storages import STORAGE_ERRORS, S3Storage, describe_error
 from transfer.media import Bucket, Folder, copy_file, open_storage
 
 # Files copied at once, and S3 requests in flight: boto3's own default concurrency.
@@ -45,6 +46,11 @@ class Command(BaseCommand):
         started = time.monotonic()
         source = self.open(source, "SOURCE_DSN")
         target = self.open(target, "TARGET_DSN")
+        if isinstance(source, Folder) and not source.root.is_dir():
+            raise CommandError(
+                f"{source.described} names the folder {source.root}, which does not exist: "
+                "correct the path"
+            )
         if source.same_as(target):
             raise CommandError(
                 f"{source.described} and {target.described} are the same storage: "
@@ -55,7 +61,8 @@ class Command(BaseCommand):
                 if isinstance(storage, Bucket):
                     stack.enter_context(storage.transfers(jobs))
             pool = stack.enter_context(ThreadPoolExecutor(jobs))
-            failures = self.copy(source, target, pool, dry_run, delete, verify)
+            hashers = stack.enter_context(ThreadPoolExecutor(os.cpu_count()))
+            failures = self.copy(source, target, pool, hashers, dry_run, delete, verify)
         self.stdout.write(f"Done in {time.monotonic() - started:.1f} s.")
         if failures:
             for key, reason in failures:
@@ -73,7 +80,8 @@ class Command(BaseCommand):
         except Exception as error:
             # Its type only, as at start: the error's text may quote the DSN's secret.
             raise CommandError(
-                f"{name} cannot be used by the storage library ({type(error).__name__})"
+                f"{name} cannot be used by the storage library ({type(error).__name__}): check "
+                f"it against e.g. {S3Storage.EXAMPLE}"
             ) from None
 
     def list(self, storage):
@@ -85,12 +93,21 @@ class Command(BaseCommand):
                 "exists and can be reached, and its credentials"
             ) from None
 
-    def copy(self, source, target, pool, dry_run, delete, verify):
+    def copy(self, source, target, pool, hashers, dry_run, delete, verify):
         """Copy what differs, delete what --delete asks for; the failures, as (key, reason)."""
         wanted = self.list(source)
-        if isinstance(source, Folder) and isinstance(target, Bucket):
-            source.hash_ahead(pool, wanted.values())
+        hashing_ahead = isinstance(source, Folder) and isinstance(target, Bucket)
+        if hashing_ahead:
+            source.hash_ahead(hashers, wanted.values())
         present = self.list(target)
+        if hashing_ahead:
+            source.keep_hashes(
+                {
+                    key
+                    for key, entry in wanted.items()
+                    if key in present and present[key].size == entry.size
+                }
+            )
         failures = []
 
         def unchanged(key):
