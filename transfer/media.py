@@ -25,8 +25,8 @@ from myapp.configuration.storages import PART_SIZE, media_location
 # What copy_media writes under a folder before renaming it into place (boto3 adds a suffix of
 # its own to a download's): left by a copy that was stopped, removed by the next.
 TEMPORARY_PREFIX = ".copy_media-"
-# The whole content's MD5, kept with each object copy_media writes to a bucket: an object sent
-# in parts has an ETag that is not its MD5.
+# The whole content's MD5, kept with each object copy_media sends to a bucket in parts, as the
+# ETag of such an object is not its MD5.
 MD5_METADATA = "md5"
 # How S3 and boto3 size the parts of an upload: a whole number of MiB.
 MIB = 2**20
@@ -153,7 +153,7 @@ class Folder:
         temporary = self._temporary(target)
         try:
             shutil.copyfile(path, temporary)
-            os.replace(temporary, target)
+            self._put_in_place(temporary, target)
         finally:
             temporary.unlink(missing_ok=True)
         callback(target.stat().st_size)
@@ -165,7 +165,7 @@ class Folder:
         temporary = self._temporary(target)
         try:
             bucket.download(entry, temporary, callback)
-            os.replace(temporary, target)
+            self._put_in_place(temporary, target)
         finally:
             temporary.unlink(missing_ok=True)
 
@@ -183,6 +183,13 @@ class Folder:
                 folder.rmdir()
             except OSError:  # not empty
                 break
+
+    @staticmethod
+    def _put_in_place(temporary, target):
+        """Rename a temporary file to its key, readable as an upload's (mkstemp makes it 0600)."""
+        if settings.FILE_UPLOAD_PERMISSIONS is not None:
+            os.chmod(temporary, settings.FILE_UPLOAD_PERMISSIONS)
+        os.replace(temporary, target)
 
     @staticmethod
     def _temporary(target):

@@ -103,6 +103,8 @@ def test_folder_to_bucket_to_folder_gives_identical_files(source, s3, second_buc
     assert bucket_checksums(bucket) == checksums()
     assert bucket_checksums(second_bucket[0]) == checksums()
     assert folder_checksums(back) == checksums()
+    # Readable by a web server, as the storage leaves an upload (FILE_UPLOAD_PERMISSIONS).
+    assert {path.stat().st_mode & 0o777 for path in back.rglob("*.*")} == {0o644}
     assert folder_checksums(source) == checksums()  # the source as it was
 
 
