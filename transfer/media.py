@@ -7,6 +7,7 @@ place, so that a copy that is stopped never leaves a partial file under its fina
 """
 
 import hashlib
+import json
 import math
 import os
 import shutil
@@ -62,6 +63,33 @@ def file_md5(path, start=0, length=None):
     return digest.hexdigest()
 
 
+def hash_cache(root):
+    """Where a folder's MD5s are kept between runs: the user's cache folder (never the source,
+    which copy_media does not write to), one file per folder."""
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "copy_media"
+    return base / f"{hashlib.sha256(str(Path(root).resolve()).encode()).hexdigest()}.json"
+
+
+def read_hash_cache(root):
+    try:
+        return json.loads(hash_cache(root).read_text())
+    except (OSError, RuntimeError, ValueError):  # none yet, no home folder, or damaged
+        return {}
+
+
+def write_hash_cache(root, hashes):
+    """Keep hashes for the next run; where the cache cannot be written, the next run reads the
+    files again, and that is all."""
+    try:
+        path = hash_cache(root)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        temporary = path.with_name(f"{TEMPORARY_PREFIX}{path.name}")
+        temporary.write_text(json.dumps(hashes))
+        os.replace(temporary, path)
+    except (OSError, RuntimeError):
+        pass
+
+
 def multipart_etag(path, size, etag):
     """The ETag S3 would give the file uploaded in as many parts as etag says ("MD5-PARTS"):
     the MD5 of the parts' MD5s. The parts' size is not kept: it is tried as boto3 sends them
@@ -88,7 +116,9 @@ class Folder:
     def __init__(self, root, described):
         self.root = Path(root)
         self.described = described
-        self.hashes = {}
+        # Each file's (size, mtime, inode) as listed, MD5s known from the last run, and the
+        # hashing under way.
+        self.stamps, self.known, self.hashes = {}, {}, {}
 
     def same_as(self, other):
         return isinstance(other, Folder) and self.root.resolve() == other.root.resolve()
@@ -102,7 +132,9 @@ class Folder:
                 if name.startswith(TEMPORARY_PREFIX):
                     continue
                 key = path.relative_to(self.root).as_posix()
-                found[key] = Entry(key, path.stat().st_size)
+                stat = path.stat()
+                found[key] = Entry(key, stat.st_size)
+                self.stamps[key] = [stat.st_size, stat.st_mtime_ns, stat.st_ino]
         return found
 
     def remove_leftovers(self):
@@ -118,19 +150,30 @@ class Folder:
     def hash_ahead(self, pool, entries):
         """Start hashing files in the pool (a thread per core), for md5() to wait for: a rerun
         to a bucket compares every file's MD5, and the files can be read while the bucket is
-        listed. keep_hashes() then cancels what a first run does not need."""
-        self.hashes = {entry.key: pool.submit(file_md5, self.path(entry.key)) for entry in entries}
+        listed; a first run keeps them, with a file sent in parts and in the cache. A file
+        unchanged since the last run (same size, modification time and inode) is not read
+        again: its MD5 is the one save_hashes() kept."""
+        kept = read_hash_cache(self.root)
+        for entry in entries:
+            stamp, md5 = kept.get(entry.key, [None, None])
+            if stamp == self.stamps[entry.key]:
+                self.known[entry.key] = md5
+            else:
+                self.hashes[entry.key] = pool.submit(file_md5, self.path(entry.key))
 
-    def keep_hashes(self, keys):
-        """Cancel the hashing, if not started yet, of every file but keys'."""
+    def save_hashes(self):
+        """Keep the MD5s known now (all of them, once hashing is done) for the next run."""
+        known = dict(self.known)
         for key, future in self.hashes.items():
-            if key not in keys:
-                future.cancel()
+            if not future.exception():  # a file that cannot be read fails its copy
+                known[key] = future.result()
+        write_hash_cache(self.root, {key: [self.stamps[key], md5] for key, md5 in known.items()})
 
     def md5(self, entry):
-        future = self.hashes.get(entry.key)
-        if future is not None and not future.cancelled():
-            return future.result()
+        if entry.key in self.known:
+            return self.known[entry.key]
+        if entry.key in self.hashes:
+            return self.hashes[entry.key].result()
         return file_md5(self.path(entry.key))
 
     def identical(self, entry, other_entry, other):

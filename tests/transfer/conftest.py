@@ -14,6 +14,12 @@ def databases_of_their_own(django_db_blocker):
         yield
 
 
+@pytest.fixture(autouse=True)
+def hash_cache_of_its_own(monkeypatch, tmp_path):
+    """copy_media keeps MD5s in the user's cache folder: each test in a folder of its own."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+
 @pytest.fixture
 def new_postgresql():
     """Make empty databases on the tests' PostgreSQL server, dropped after the test; each call

@@ -2,6 +2,7 @@ import contextlib
 import functools
 import hashlib
 import io
+import json
 import os
 import pty
 import signal
@@ -336,3 +337,31 @@ def test_a_missing_source_folder_is_said_in_one_line(tmp_path):
         "which does not exist: correct the path"
     )
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_rerun_to_a_bucket_notices_a_file_changed_since_the_last(source, s3, tmp_path):
+    bucket, dsn = s3
+    copy(folder_dsn(source), dsn)
+    (cache,) = (tmp_path / "cache" / "copy_media").iterdir()
+    assert len(json.loads(cache.read_text())) == len(FILES)
+    # Same size, other content, and a later modification time (as any write gives it).
+    Path(source, "0123456789abcdef/report.pdf").write_bytes(b"%PDF-1.7 REPORT")
+
+    output = copy(folder_dsn(source), dsn, "--verify")
+
+    assert "1 to copy" in output
+    assert "copied 0123456789abcdef/report.pdf" in output
+    assert bucket_checksums(bucket) == folder_checksums(source)
+    assert list(source.rglob(".*")) == []  # the cache is not in the source
+
+
+def test_a_damaged_hash_cache_only_costs_time(source, s3, tmp_path):
+    _, dsn = s3
+    copy(folder_dsn(source), dsn)
+    (cache,) = (tmp_path / "cache" / "copy_media").iterdir()
+    cache.write_text("{not json")
+
+    output = copy(folder_dsn(source), dsn)
+
+    assert f"{len(FILES)} already identical at the target, 0 to copy" in output
+    assert len(json.loads(cache.read_text())) == len(FILES)

@@ -100,14 +100,6 @@ class Command(BaseCommand):
         if hashing_ahead:
             source.hash_ahead(hashers, wanted.values())
         present = self.list(target)
-        if hashing_ahead:
-            source.keep_hashes(
-                {
-                    key
-                    for key, entry in wanted.items()
-                    if key in present and present[key].size == entry.size
-                }
-            )
         failures = []
 
         def unchanged(key):
@@ -144,6 +136,8 @@ class Command(BaseCommand):
             "copied",
             lambda entry, callback: copy_file(source, target, entry, callback),
         )
+        if hashing_ahead:
+            source.save_hashes()
         if removals:
             self.stdout.write(f"Deleting {len(removals)} file(s) missing from the source")
             failures += self.run(pool, removals, 0, "deleted", lambda key, _: target.delete(key))
