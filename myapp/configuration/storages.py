@@ -137,8 +137,7 @@ def media_location(dsn, name=VARIABLE):
         example = example() if callable(example) else example
         if len(values) > 1:
             raise ConfigurationError(
-                f"{shown(name, dsn)} has {option}= {len(values)} times: keep one, "
-                f"e.g. {example}"
+                f"{shown(name, dsn)} has {option}= {len(values)} times: keep one, e.g. {example}"
             )
         if not is_valid(values[0]):
             raise ConfigurationError(
