@@ -6,6 +6,7 @@ files sent on one shared pool of threads) and through temporary files that are r
 place, so that a copy that is stopped never leaves a partial file under its final name.
 """
 
+import contextlib
 import hashlib
 import json
 import math
@@ -150,9 +151,9 @@ class Folder:
     def hash_ahead(self, pool, entries):
         """Start hashing files in the pool (a thread per core), for md5() to wait for: a rerun
         to a bucket compares every file's MD5, and the files can be read while the bucket is
-        listed; a first run keeps them, with a file sent in parts and in the cache. A file
-        unchanged since the last run (same size, modification time and inode) is not read
-        again: its MD5 is the one save_hashes() kept."""
+        listed. keep_hashes() then cancels what a first run does not need. A file unchanged
+        since the last run (same size, modification time and inode) is not read again: its MD5
+        is the one save_hashes() kept."""
         kept = read_hash_cache(self.root)
         for entry in entries:
             stamp, md5 = kept.get(entry.key, [None, None])
@@ -161,19 +162,34 @@ class Folder:
             else:
                 self.hashes[entry.key] = pool.submit(file_md5, self.path(entry.key))
 
-    def save_hashes(self):
-        """Keep the MD5s known now (all of them, once hashing is done) for the next run."""
+    def keep_hashes(self, keys):
+        """Cancel the hashing, if not started yet, of every file but keys'."""
+        for key, future in self.hashes.items():
+            if key not in keys:
+                future.cancel()
+
+    def save_hashes(self, sent):
+        """Keep the MD5s known now for the next run: those hashed, and sent, each file's MD5
+        that a bucket gave as the ETag of the object it was sent to whole, if the file is as
+        it was listed (not written to meanwhile)."""
         known = dict(self.known)
         for key, future in self.hashes.items():
-            if not future.exception():  # a file that cannot be read fails its copy
+            # Not needed (cancelled), or not readable: the file's copy says why.
+            if not future.cancelled() and not future.exception():
                 known[key] = future.result()
+        for key, etag in sent.items():
+            with contextlib.suppress(OSError):  # a file removed meanwhile: nothing to keep
+                stat = self.path(key).stat()
+                if [stat.st_size, stat.st_mtime_ns, stat.st_ino] == self.stamps[key]:
+                    known[key] = etag
         write_hash_cache(self.root, {key: [self.stamps[key], md5] for key, md5 in known.items()})
 
     def md5(self, entry):
         if entry.key in self.known:
             return self.known[entry.key]
-        if entry.key in self.hashes:
-            return self.hashes[entry.key].result()
+        future = self.hashes.get(entry.key)
+        if future is not None and not future.cancelled():
+            return future.result()
         return file_md5(self.path(entry.key))
 
     def identical(self, entry, other_entry, other):

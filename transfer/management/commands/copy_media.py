@@ -100,6 +100,15 @@ class Command(BaseCommand):
         if hashing_ahead:
             source.hash_ahead(hashers, wanted.values())
         present = self.list(target)
+        if hashing_ahead:
+            # A first run to a bucket needs no file's MD5 to compare, nor to send a file whole.
+            source.keep_hashes(
+                {
+                    key
+                    for key, entry in wanted.items()
+                    if getattr(present.get(key), "size", -1) == entry.size
+                }
+            )
         failures = []
 
         def unchanged(key):
@@ -137,7 +146,7 @@ class Command(BaseCommand):
             lambda entry, callback: copy_file(source, target, entry, callback),
         )
         if hashing_ahead:
-            source.save_hashes()
+            self.save_hashes(source, target, copies, failures)
         if removals:
             self.stdout.write(f"Deleting {len(removals)} file(s) missing from the source")
             failures += self.run(pool, removals, 0, "deleted", lambda key, _: target.delete(key))
@@ -153,6 +162,21 @@ class Command(BaseCommand):
             size = sum(wanted[key].size for key in checked)
             failures += self.run(pool, checked, size, "verified", compare)
         return failures
+
+    def save_hashes(self, source, target, copies, failures):
+        """Keep the folder's MD5s for the next run, with those of the files sent whole, read
+        back from the bucket's listing (their ETags): a rerun then reads no unchanged file."""
+        failed = {key for key, _ in failures}
+        try:
+            listed = target.entries()
+        except STORAGE_ERRORS:
+            listed = {}  # the next run reads the files again, and that is all
+        sent = {
+            entry.key: listed[entry.key].etag
+            for entry in copies
+            if entry.key not in failed and entry.key in listed and "-" not in listed[entry.key].etag
+        }
+        source.save_hashes(sent)
 
     def run(self, pool, items, size, done, work):
         """Do work(item, callback) for every item, in the pool, with a progress bar on a terminal
