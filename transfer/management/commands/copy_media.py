@@ -168,7 +168,7 @@ class Command(BaseCommand):
         back from the bucket's listing (their ETags): a rerun then reads no unchanged file."""
         failed = {key for key, _ in failures}
         try:
-            listed = target.entries()
+            listed = target.entries() if len(copies) > len(failed) else {}
         except STORAGE_ERRORS:
             listed = {}  # the next run reads the files again, and that is all
         sent = {
