@@ -55,7 +55,7 @@ manage: $(VENV)/.run-installed
 
 # The whole suite on PostgreSQL: DEFAULT_DATABASE_DSN if set, else a throwaway server.
 # A script path, not -m tests.postgres: django-storage-url installs a package named tests.
-# It prints the coverage of myapp/, file_lifecycle/ and uploader/, and fails below
+# It prints the coverage of myapp/, file_lifecycle/, uploader/ and transfer/, and fails below
 # COVERAGE_FLOOR: 93.5% was measured on the whole suite when it was set, less a point and a half
 # for noise. Only code run
 # in pytest's own process counts: what the servers and commands that the tests start run is
@@ -66,7 +66,7 @@ test: $(VENV)/.test-installed
 	$(BIN)/python tests/postgres.py $(BIN)/python -m pytest --cov --cov-report=term \
 		$(if $(PYTEST_ARGS),,--cov-fail-under=$(COVERAGE_FLOOR)) $(PYTEST_ARGS)
 
-# Mutation testing of myapp/, file_lifecycle/ and uploader/ on PostgreSQL (docs/development.md):
+# Mutation testing of myapp/, file_lifecycle/, uploader/ and transfer/ on PostgreSQL (docs/development.md):
 # a score per module and the mutants no test catches. Not part of make test or CI. MUTANTS narrows the run
 # to some mutants by name, e.g. MUTANTS='uploader.models.*'; MUTATION_JOBS run at once.
 MUTATION_JOBS ?= 2

@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "axes",
     "file_lifecycle",
     "uploader",
+    "transfer",
 ]
 
 MIDDLEWARE = [

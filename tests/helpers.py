@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import boto3
+import psycopg2
 import pytest
 from asgiref.sync import async_to_sync
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -37,10 +38,15 @@ from PIL import Image
 
 import myapp.urls
 from tests.postgres import PostgresUnavailable, TemporaryCluster
+from transfer.database import Database, manage
 from uploader.models import UploadedFile
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
+# Every row copy_database copies, references to content types and permissions by natural key.
+DUMPDATA = ["dumpdata", "--natural-foreign", "--exclude=contenttypes", "--exclude=auth.Permission"]
+# Rows of a filled database (fill_database).
+FILLED_USERS, FILLED_UPLOADS = 3, 500
 # The platform retries its probe for up to 60 s, but gives each answer 20 s.
 PROBE_BUDGET = 20
 
@@ -364,3 +370,59 @@ def huge_png(width, height):
     return (
         b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
     )
+
+
+def run_manage(dsn, *command):
+    """A manage.py command on the database at dsn, as copy_database runs one; its output."""
+    command = manage(Database(dsn, "DSN"), *command)
+    return subprocess.run(
+        command["args"], env=command["env"], cwd=command["cwd"], check=True, capture_output=True
+    ).stdout
+
+
+def dumped_rows(dsn):
+    """Every row copy_database copies, as dumpdata gives them (natural keys), in order."""
+    return sorted(run_manage(dsn, *DUMPDATA, "--format=jsonl").splitlines())
+
+
+def migrate_database(dsn):
+    run_manage(dsn, "migrate", "--no-input", "--verbosity=0")
+
+
+def fill_database(dsn, uploads=FILLED_UPLOADS):
+    """Rows of every kind the project keeps, with references by content type and permission
+    (which copy_database maps by natural key): users, a group, uploads, admin log entries."""
+    connection = psycopg2.connect(dsn.replace("postgres://", "postgresql://", 1))
+    with connection, connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO auth_user (password, is_superuser, username, first_name, last_name, "
+            "email, is_staff, is_active, date_joined) SELECT '!', n = 1, 'user-é-' || n || '-' || "
+            "(SELECT count(*) FROM auth_user), "
+            "'', '', '', true, true, now() FROM generate_series(1, %s) AS n",
+            [FILLED_USERS],
+        )
+        cursor.execute(
+            "INSERT INTO auth_group (name) SELECT 'editors ' || count(*) FROM auth_group "
+            "RETURNING id"
+        )
+        (group,) = cursor.fetchone()
+        cursor.execute(
+            "INSERT INTO auth_group_permissions (group_id, permission_id) SELECT %s, id FROM "
+            "auth_permission WHERE codename LIKE '%%uploadedfile'",
+            [group],
+        )
+        cursor.execute(
+            "INSERT INTO auth_user_groups (user_id, group_id) SELECT id, %s FROM auth_user", [group]
+        )
+        cursor.execute(
+            "INSERT INTO uploader_uploadedfile (file) SELECT md5(n::text) || '/file-' || n || "
+            "'.txt' FROM generate_series(1, %s) AS n",
+            [uploads],
+        )
+        cursor.execute(
+            "INSERT INTO django_admin_log (action_time, user_id, content_type_id, object_id, "
+            "object_repr, action_flag, change_message) SELECT now(), (SELECT min(id) FROM "
+            "auth_user), (SELECT id FROM django_content_type WHERE model = 'uploadedfile'), "
+            "id::text, 'file', 1, '[]' FROM uploader_uploadedfile AS u ORDER BY u.id DESC LIMIT 10"
+        )
+    connection.close()

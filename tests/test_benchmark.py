@@ -67,6 +67,9 @@ def test_small_run_measures_every_part(tmp_path):
     for measured in results["changelist"].values():
         assert measured["queries"] > 0
         assert measured["median_ms"] > 0
+    media, copied = results["transfer"]["media"], results["transfer"]["database"]
+    assert (media["first"]["files"], media["second"]["files"]) == (media["files"], 0)
+    assert copied["differences"] == 0
     measured = {key for key, value in results["ratios"].items() if value is not None}
     expected = {key for key, *_ in TARGETS}
     assert measured == (expected if nginx_binary() else expected - NGINX_PARTS)

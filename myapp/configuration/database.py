@@ -59,9 +59,18 @@ def get_dsn(default):
     (its errors may hold the password)."""
     name = variable()
     dsn = get_value(name) if name else default
-    # The default is the project's own; sqlite://:memory: is documented by dj-database-url,
-    # though split_dsn() would read ":memory:" as a port that is not a number.
-    if name is None or dsn == "sqlite://:memory:":
+    # The default is the project's own.
+    if name is None:
+        return dsn
+    return checked_dsn(name, dsn)
+
+
+def checked_dsn(name, dsn):
+    """A database DSN, refused as get_dsn() refuses it; messages name it as name (the variable,
+    or a command's argument)."""
+    # sqlite://:memory: is documented by dj-database-url, though split_dsn() would read
+    # ":memory:" as a port that is not a number.
+    if dsn == "sqlite://:memory:":
         return dsn
     parts = split_dsn(name, dsn, EXAMPLE)
     if parts.scheme not in dj_database_url.ENGINE_SCHEMES:
@@ -109,9 +118,17 @@ def check_connection():
             f"{described} needs a database driver that is not installed ({reason}): "
             f"use e.g. {EXAMPLE}, or add the driver to requirements.in"
         ) from None
+    advice = ""
     if not name:
         database = connection.settings_dict["NAME"]
         described += f" is not set, so the embedded SQLite database {database}"
+        advice = f", or set {VARIABLES[0]}"
+    connect(connection, described, advice)
+
+
+def connect(connection, described, more_advice=""):
+    """Open and close a new connection, or raise a ConfigurationError (DatabaseNoAnswer without
+    an answer in time) saying why not, described as described."""
     parameters = connection.get_connection_params()
     try:
         connection.get_new_connection(parameters).close()
@@ -128,6 +145,6 @@ def check_connection():
             (advice for pattern, advice in ADVICE if re.search(pattern, reason)),
             "check the host, port, user, password and database name",
         )
-        if not name:
-            advice += f", or set {VARIABLES[0]}"
-        raise ConfigurationError(f"{described} cannot be reached ({reason}): {advice}") from None
+        raise ConfigurationError(
+            f"{described} cannot be reached ({reason}): {advice}{more_advice}"
+        ) from None

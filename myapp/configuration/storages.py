@@ -115,38 +115,38 @@ def media_url(dsn):
     return media_location(dsn)[1]
 
 
-def media_location(dsn):
+def media_location(dsn, name=VARIABLE):
     """Check a storage DSN by the rules of the storage class its scheme names, and return
-    its (folder, URL): a file:// DSN's, empty for a bucket."""
-    parts = split_dsn(VARIABLE, dsn, S3Storage.EXAMPLE)
+    its (folder, URL): a file:// DSN's, empty for a bucket. Messages name it as name (the
+    variable, or a command's argument)."""
+    parts = split_dsn(name, dsn, S3Storage.EXAMPLE)
     storage_class = {"file": FileSystemStorage, "s3": S3Storage}.get(parts.scheme)
     if storage_class is None:
         raise ConfigurationError(
-            f"{shown(VARIABLE, dsn)} has no supported scheme: "
+            f"{shown(name, dsn)} has no supported scheme: "
             f"use {FileSystemStorage.EXAMPLE} or {S3Storage.EXAMPLE}"
         )
     options = parse_qs(parts.query, keep_blank_values=True)
     for option, values in options.items():
         if option not in storage_class.OPTIONS:
             raise ConfigurationError(
-                f"{shown(VARIABLE, dsn)} has an unknown parameter {option!r}: the known ones "
+                f"{shown(name, dsn)} has an unknown parameter {option!r}: the known ones "
                 f"are {', '.join(storage_class.OPTIONS)}, e.g. {storage_class.EXAMPLE}"
             )
         is_valid, example = storage_class.OPTIONS[option]
         example = example() if callable(example) else example
         if len(values) > 1:
             raise ConfigurationError(
-                f"{shown(VARIABLE, dsn)} has {option}= {len(values)} times: keep one, "
-                f"e.g. {example}"
+                f"{shown(name, dsn)} has {option}= {len(values)} times: keep one, e.g. {example}"
             )
         if not is_valid(values[0]):
             raise ConfigurationError(
-                f"{shown(VARIABLE, dsn)} has an invalid {option}={mask_password(values[0])!r}: "
+                f"{shown(name, dsn)} has an invalid {option}={mask_password(values[0])!r}: "
                 f"use e.g. {example}"
             )
     problem = storage_class.dsn_problem(parts, options)
     if problem:
-        raise ConfigurationError(f"{shown(VARIABLE, dsn)} {problem}")
+        raise ConfigurationError(f"{shown(name, dsn)} {problem}")
     if storage_class is S3Storage:
         return "", ""  # a bucket serves its own URLs
     return Path(unquote(parts.path)), options["url"][0]
