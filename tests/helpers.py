@@ -415,8 +415,10 @@ def fill_database(dsn, uploads=FILLED_UPLOADS):
             "INSERT INTO auth_user_groups (user_id, group_id) SELECT id, %s FROM auth_user", [group]
         )
         cursor.execute(
-            "INSERT INTO uploader_uploadedfile (file) SELECT md5(n::text) || '/file-' || n || "
-            "'.txt' FROM generate_series(1, %s) AS n",
+            "INSERT INTO uploader_uploadedfile (file, original_name, content_type, size, "
+            "uploaded_at, has_preview, uploaded_by_id) SELECT md5(n::text) || '/file-' || n || "
+            "'.txt', 'file-' || n || '.txt', 'text/plain', n, now() - n * interval '1 minute', "
+            "false, (SELECT min(id) FROM auth_user) FROM generate_series(1, %s) AS n",
             [uploads],
         )
         cursor.execute(
