@@ -47,7 +47,7 @@ def open_storage(dsn, name):
     rules the settings apply; name is what messages call it."""
     if dsn == "default":
         dsn = settings.DEFAULT_STORAGE_DSN
-    folder, _ = media_location(dsn, name)
+    folder, _ = media_location(dsn, name, served=False)
     described = f"{name}={mask_password(dsn)!r}"
     return Folder(folder, described) if folder else Bucket(dsn, described)
 

@@ -115,10 +115,11 @@ def media_url(dsn):
     return media_location(dsn)[1]
 
 
-def media_location(dsn, name=VARIABLE):
+def media_location(dsn, name=VARIABLE, served=True):
     """Check a storage DSN by the rules of the storage class its scheme names, and return
     its (folder, URL): a file:// DSN's, empty for a bucket. Messages name it as name (the
-    variable, or a command's argument)."""
+    variable, or a command's argument). A folder that is not served (copy_media's) needs no
+    url=."""
     parts = split_dsn(name, dsn, S3Storage.EXAMPLE)
     storage_class = {"file": FileSystemStorage, "s3": S3Storage}.get(parts.scheme)
     if storage_class is None:
@@ -144,6 +145,8 @@ def media_location(dsn, name=VARIABLE):
                 f"{shown(name, dsn)} has an invalid {option}={mask_password(values[0])!r}: "
                 f"use e.g. {example}"
             )
+    if not served and storage_class is FileSystemStorage:
+        options.setdefault("url", ["/"])
     problem = storage_class.dsn_problem(parts, options)
     if problem:
         raise ConfigurationError(f"{shown(name, dsn)} {problem}")

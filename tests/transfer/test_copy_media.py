@@ -162,6 +162,15 @@ def test_a_changed_file_is_copied_again(source, tmp_path):
     assert folder_checksums(target) == folder_checksums(source)
 
 
+def test_a_folder_needs_no_url_to_be_copied(source, tmp_path):
+    """url= says where the app serves a folder; copying to or from one does not need it."""
+    target = tmp_path / "target"
+
+    copy(f"{source.as_uri()}/", f"{target.as_uri()}/")
+
+    assert folder_checksums(target) == checksums()
+
+
 def test_dry_run_lists_and_writes_nothing(source, s3):
     bucket, dsn = s3
     bucket.put_object(Key="old/gone.txt", Body=b"old")
@@ -236,8 +245,8 @@ def test_bad_dsns_are_refused_in_one_line_without_their_secret(source, moto_serv
     )
     message, _ = refusal(folder_dsn(source), "ftp://user:s3cret@host/")
     assert message.startswith("TARGET_DSN='ftp://user:***@host/' has no supported scheme")
-    message, _ = refusal(folder_dsn(source), "file:///data/media/")
-    assert message.startswith("TARGET_DSN='file:///data/media/' has no url=")
+    message, _ = refusal(folder_dsn(source), "file://data/media/")
+    assert message.startswith("TARGET_DSN='file://data/media/' needs an absolute path")
     message, _ = refusal(folder_dsn(source), folder_dsn(source))
     assert "are the same storage" in message
 
