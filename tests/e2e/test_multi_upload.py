@@ -352,3 +352,48 @@ def test_storage_down_mid_upload_fails_those_files_only(chromium, storage_behind
     expect(page.locator("#result_list tbody tr")).to_have_count(1)
     expect(page.locator("#result_list tbody tr", has_text=first.name)).to_have_count(1)
     context.close()
+
+
+@pytest.fixture
+def app_on_a_folder(image_dir, tmp_path):
+    """The app (DEBUG, plain HTTP) with its media in a folder of the test's: (URL, folder)."""
+    media = tmp_path / "media"
+    with fresh_database() as database:
+        environ = image_environ(
+            DOMAIN="localhost",
+            DEFAULT_DATABASE_DSN=database,
+            DEFAULT_STORAGE_DSN=f"{media.as_uri()}/?url=%2Fmedia%2F",
+            DJANGO_DEBUG="True",
+        )
+        with running_app(image_dir, environ, tmp_path / "server.log") as port:
+            yield f"http://localhost:{port}", media
+
+
+def test_a_folder_gone_mid_upload_fails_those_files_only(chromium, app_on_a_folder, tmp_path):
+    url, media = app_on_a_folder
+    first, second, third = new_files(tmp_path, 1_000, 2_000_000, 1_000)
+    context = chromium.new_context(base_url=url)
+    context.set_default_timeout(30_000)
+    page = context.new_page()
+    log_in(page)
+    page.goto(ADD)
+    throttle_uploads(page, 500_000)
+
+    page.get_by_label("File:").set_input_files([first, second, third])
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.locator(".upload-item", has_text=first.name)).to_contain_text("saved")
+    # The disk goes while the second file is on its way: where the folder was, a file (a
+    # test run as root may write anywhere, so a folder it may not write cannot stand in).
+    media.rename(tmp_path / "media-unmounted")
+    media.write_bytes(b"")
+    throttle_uploads(page, -1)
+
+    expect(page.locator(".upload-summary")).to_contain_text("1 of 3 file(s) uploaded")
+    for path in (second, third):
+        expect(
+            page.locator(".upload-item", has_text=path.name).locator(".errorlist")
+        ).to_contain_text("The file could not be stored")
+    page.goto(CHANGELIST)
+    expect(page.locator("#result_list tbody tr")).to_have_count(1)
+    expect(page.locator("#result_list tbody tr", has_text=first.name)).to_have_count(1)
+    context.close()
