@@ -138,8 +138,10 @@ def fill(dsn, rows):
         "INSERT INTO django_admin_log (action_time, user_id, content_type_id, object_id, "
         "object_repr, action_flag, change_message) SELECT now(), id, (SELECT id FROM "
         "django_content_type WHERE model = 'user'), id::text, 'user', 1, '[]' FROM auth_user",
-        "INSERT INTO uploader_uploadedfile (file) SELECT md5(n::text) || '/file-' || n || '.txt' "
-        "FROM generate_series(1, :uploads) AS n",
+        "INSERT INTO uploader_uploadedfile (file, original_name, content_type, size, "
+        "uploaded_at, has_preview, uploaded_by_id) SELECT md5(n::text) || '/file-' || n || "
+        "'.txt', 'file-' || n || '.txt', 'text/plain', n, now() - n * interval '1 minute', "
+        "false, (SELECT min(id) FROM auth_user) FROM generate_series(1, :uploads) AS n",
     ]
     variables = ["-v", f"users={users}", "-v", f"uploads={rows - 2 * users}"]
     subprocess.run(
