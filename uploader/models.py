@@ -108,18 +108,20 @@ class UploadedFile(models.Model):
     def describe_new_file(self):
         """Store a file posted through the form (to learn its final name), and fill what the
         row says of a new file: what the caller left unset, all of it for a replaced one."""
-        file, replacing = self.file, self.stored_file is not None
-        posted = not file._committed  # through the form, not yet stored
+        replacing = self.stored_file is not None
+        chosen = self.file.name
+        # A posted file knows its size; one already stored is asked (a bucket: one request).
+        size = self.file.size if replacing or self.size is None else self.size
+        # FileField.pre_save stores a posted file, as saving the row would, under a folder of
+        # its own (so under another name); a file already in the storage is left as it is.
+        self._meta.get_field("file").pre_save(self, self._state.adding)
+        posted = self.file.name != chosen
         if posted:
             # Control characters would not be shown, and the database refuses NUL.
-            self.original_name = "".join(c for c in file.name if c.isprintable())[:255]
-            self.size = file.size
-            file.save(file.name, file.file, save=False)
-        else:
-            if replacing or not self.original_name:
-                self.original_name = posixpath.basename(file.name)
-            if replacing or self.size is None:
-                self.size = file.size  # from the storage
+            self.original_name = "".join(c for c in chosen if c.isprintable())[:255]
+        elif replacing or not self.original_name:
+            self.original_name = posixpath.basename(self.file.name)
+        self.size = size
         if posted or replacing or not self.content_type:
             self.content_type = content_type_of(self.file.name)
         self.has_preview = self.store_preview()
