@@ -11,7 +11,7 @@ from transfer.database import copy_rows, find_tool, manage, open_database, pipe,
 class Command(BaseCommand):
     help = (
         "Copy a database (DSN, or 'default' for the configured one) to another: PostgreSQL to "
-        "PostgreSQL with pg_dump and pg_restore, any other pair through Django's serializers "
+        "PostgreSQL with pg_dump and pg_restore, any other pair through Django's ORM in batches "
         "after migrating the target. Refuses a target that holds rows, unless --yes."
     )
 
