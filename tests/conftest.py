@@ -242,15 +242,20 @@ class AnswerLosingProxy:
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.endpoint = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
         self.clients, self.sockets = set(), []
+        self.lock, self.closed = threading.Lock(), False
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self):
-        with contextlib.suppress(OSError):  # the listener is closed: stop
+        with contextlib.suppress(OSError):  # the listener is shut: stop
             while True:
                 client, _ = self.listener.accept()
                 server = socket.create_connection(self.target)
+                with self.lock:
+                    self.sockets += [client, server]
+                    if self.closed:  # accepted as close() ran: down means down
+                        self._cut()
+                        return
                 self.clients.add(client)
-                self.sockets += [client, server]
                 threading.Thread(target=self._relay, args=(client, server), daemon=True).start()
                 threading.Thread(target=self._relay, args=(server, client), daemon=True).start()
 
@@ -273,8 +278,19 @@ class AnswerLosingProxy:
                 end.shutdown(socket.SHUT_RDWR)
 
     def close(self):
-        self.listener.close()
+        """Refuse new connections and cut the open ones, as a service that goes down does."""
+        with self.lock:
+            self.closed = True
+            # Shut before closing: on Linux, closing a socket another thread is blocked on
+            # (accept, recv) neither wakes that thread nor tells the peer; the relay would go
+            # on, and a client mid-request would wait for its read timeout.
+            self.sockets.append(self.listener)
+            self._cut()
+
+    def _cut(self):
         for end in self.sockets:
+            with contextlib.suppress(OSError):
+                end.shutdown(socket.SHUT_RDWR)
             end.close()
 
 
