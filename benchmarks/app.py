@@ -107,8 +107,8 @@ TRIED = {
     "(myapp/configuration/storages.py)",
     "concurrent_local_rss_mb": CONCURRENT_TRIED,
     "concurrent_s3_rss_mb": CONCURRENT_TRIED,
-    "browser_upload_vs_boto3": "presigned parts of 32 MiB, six at once, straight to the bucket "
-    "(file_lifecycle/direct_uploads.py, uploads.js)",
+    "browser_upload_vs_boto3": "presigned parts of 32 MiB, six at once, each with its CRC-32 as "
+    "boto3 sends them, straight to the bucket (file_lifecycle/direct_uploads.py, uploads.js)",
     "browser_upload_rss_mb": "the file never passes through the app: it signs, then checks",
     "browser_upload_app_mb": "the browser sends the file to the bucket; the app gets its name",
     "changelist_query_growth": "the admin's list has no per-row query",

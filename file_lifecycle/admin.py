@@ -83,22 +83,25 @@ class ManagedFilesAdmin:
         return self.model(**{self.upload_field().name: stored_name})
 
     def direct_upload_view(self, request, step):
-        """start, complete or abort an upload from the browser to the bucket (JSON)."""
+        """start, part, complete or abort an upload from the browser to the bucket (JSON)."""
         field = self.upload_field()
         if not self.has_add_permission(request) or field is None:
             raise PermissionDenied
-        if not direct_uploads.possible(field) or step not in ("start", "complete", "abort"):
+        if not direct_uploads.possible(field) or step not in ("start", "part", "complete", "abort"):
             return JsonResponse({"error": "Files are not sent to a bucket here."}, status=404)
         try:
             data = json.loads(request.body)
             label = self.opts.label
             if step == "start":
-                size = data["size"]
-                if not isinstance(size, int) or isinstance(size, bool):
-                    raise TypeError
+                size = whole_number(data["size"])
                 return JsonResponse(
                     direct_uploads.start(field, label, request.user, str(data["name"]), size)
                 )
+            if step == "part":
+                number = whole_number(data["number"])
+                token, checksum = str(data["token"]), str(data["checksum"])
+                url = direct_uploads.part(field, label, request.user, token, number, checksum)
+                return JsonResponse({"url": url})
             if step == "abort":
                 direct_uploads.abort(field, label, request.user, str(data["token"]))
                 return JsonResponse({})
@@ -194,3 +197,10 @@ def too_large_url(path, query_string, length):
     same form (its query kept), which then says why."""
     query = [(name, value) for name, value in parse_qsl(query_string) if name != TOO_LARGE]
     return f"{path}?{urlencode([*query, (TOO_LARGE, length)])}"
+
+
+def whole_number(value):
+    """A number from JSON that is a whole number (JSON's true would pass for 1): TypeError."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError
+    return value

@@ -6,6 +6,7 @@ Fixtures are in the conftest.py files, which pytest finds by itself; test module
 helpers from here (or tests/e2e/app.py), never from a conftest.py or from each other."""
 
 import asyncio
+import base64
 import http.client
 import importlib
 import io
@@ -69,6 +70,11 @@ def s3_dsn(endpoint, bucket="media", credentials="key:secret"):
         f"s3://{credentials}@{bucket}.s3.us-east-1.amazonaws.com/"
         f"?auth=s3v4&endpoint={urllib.parse.quote(endpoint, safe='')}"
     )
+
+
+def crc32(content):
+    """A CRC-32 as uploads.js computes it and S3 takes it: base64 of its four bytes."""
+    return base64.b64encode(zlib.crc32(content).to_bytes(4, "big")).decode()
 
 
 def bucket_on(endpoint):

@@ -19,7 +19,7 @@ from tests.e2e.app import (
     running_app,
     save_screenshot,
 )
-from tests.helpers import bucket_on, image_environ
+from tests.helpers import bucket_on, crc32, image_environ
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -101,6 +101,29 @@ def test_many_files_picked_are_each_saved_with_a_progress_bar(page, site, tmp_pa
         assert (len(to_bucket), len(through_app)) == (3, 0)
     else:
         assert (len(to_bucket), len(through_app)) == (0, 3)
+
+
+@pytest.mark.parametrize("site", ["production"], indirect=True)  # only a bucket takes parts
+def test_a_large_file_goes_in_parts_each_with_its_checksum(page, site, tmp_path, moto_server):
+    (path,) = new_files(tmp_path, 40 * 1024 * 1024)  # two parts of the app's 32 MiB at most
+    content = path.read_bytes()
+    log_in(page)
+    page.goto(ADD)
+    sent = bodies_sent(page)
+
+    page.get_by_label("File:").set_input_files(path)
+    page.get_by_role("button", name="Save", exact=True).click()
+
+    listed(page, path)
+    parts = sorted(
+        (request for request in sent if request.url.startswith(moto_server)),
+        key=lambda request: int(re.search(r"partNumber=(\d+)", request.url)[1]),
+    )
+    size = 32 * 1024 * 1024
+    assert [part.header_value("x-amz-checksum-crc32") for part in parts] == [
+        crc32(content[:size]),
+        crc32(content[size:]),
+    ]
 
 
 def test_files_dropped_on_the_field_are_saved(page, site, tmp_path):

@@ -2,6 +2,7 @@
 browser's part played over HTTP against moto's S3 server: what the server issues, and the
 completions it refuses."""
 
+import base64
 import json
 import math
 import re
@@ -13,7 +14,7 @@ from django.core import signing
 from django.urls import reverse
 
 from file_lifecycle import direct_uploads
-from tests.helpers import reconcile
+from tests.helpers import crc32, reconcile
 from uploader.models import UploadedFile
 
 pytestmark = pytest.mark.django_db
@@ -21,6 +22,7 @@ pytestmark = pytest.mark.django_db
 START = reverse("admin:uploader_uploadedfile_direct", kwargs={"step": "start"})
 COMPLETE = reverse("admin:uploader_uploadedfile_direct", kwargs={"step": "complete"})
 ABORT = reverse("admin:uploader_uploadedfile_direct", kwargs={"step": "abort"})
+PART = reverse("admin:uploader_uploadedfile_direct", kwargs={"step": "part"})
 
 
 def post_json(client, url, data):
@@ -35,7 +37,18 @@ def start(client, name, size):
     return response.json()
 
 
-def send_to_bucket(issued, content):
+def send_part(client, issued, number, content):
+    """What uploads.js does for one part: a URL signed for its checksum, then the part."""
+    checksum = crc32(content)
+    signed = post_json(
+        client, PART, {"token": issued["token"], "number": number, "checksum": checksum}
+    )
+    assert signed.status_code == 200, signed.content
+    headers = {"x-amz-checksum-crc32": checksum}
+    return requests.put(signed.json()["url"], data=content, headers=headers, timeout=60)
+
+
+def send_to_bucket(client, issued, content):
     """What uploads.js does with what start() issued: the presigned POST, or every part."""
     if "post" in issued:
         post = issued["post"]
@@ -44,8 +57,9 @@ def send_to_bucket(issued, content):
         )
         return response.status_code
     size = issued["part_size"]
-    for number, url in enumerate(issued["parts"]):
-        response = requests.put(url, data=content[number * size : (number + 1) * size], timeout=60)
+    for number in range(issued["parts"]):
+        part = content[number * size : (number + 1) * size]
+        response = send_part(client, issued, number + 1, part)
         assert response.status_code == 200, response.text
     return 200
 
@@ -55,7 +69,7 @@ def test_a_file_sent_to_the_bucket_becomes_a_row_once_complete(admin_client, s3)
     issued = start(admin_client, "report 2026.pdf", 11)
     name = signing.loads(issued["token"], salt=direct_uploads.SALT)["name"]
 
-    assert send_to_bucket(issued, b"%PDF-1.7 ok") == 204
+    assert send_to_bucket(admin_client, issued, b"%PDF-1.7 ok") == 204
     assert not UploadedFile.objects.exists()  # nothing before completion
     response = post_json(admin_client, COMPLETE, {"token": issued["token"]})
 
@@ -76,18 +90,67 @@ def test_a_large_file_goes_in_parts_sent_at_once(admin_client, s3, monkeypatch):
     content = b"x" * (12 * 1024 * 1024)
     issued = start(admin_client, "video.mp4", len(content))
 
-    assert len(issued["parts"]) == math.ceil(len(content) / issued["part_size"]) == 3
-    send_to_bucket(issued, content)
+    assert issued["parts"] == math.ceil(len(content) / issued["part_size"]) == 3
+    send_to_bucket(admin_client, issued, content)
     response = post_json(admin_client, COMPLETE, {"token": issued["token"]})
 
     assert response.status_code == 200, response.content
     uploaded = UploadedFile.objects.get()
-    assert bucket.Object(uploaded.file.name).content_length == len(content)
+    stored = bucket.meta.client.head_object(
+        Bucket=bucket.name, Key=uploaded.file.name, ChecksumMode="ENABLED"
+    )
+    assert stored["ContentLength"] == len(content)
+    # Completed with each part's checksum: S3's checksum of the checksums, as for boto3's
+    # uploads (S3 adds "-3", the number of parts; moto does not).
+    size = issued["part_size"]
+    parts = [content[start : start + size] for start in range(0, len(content), size)]
+    each = b"".join(base64.b64decode(crc32(part)) for part in parts)
+    assert stored["ChecksumCRC32"].removesuffix("-3") == crc32(each)
+
+
+def test_a_part_is_signed_only_as_issued(admin_client, client, s3, monkeypatch):
+    monkeypatch.setattr(direct_uploads, "PART_SIZE", 5 * 1024 * 1024)
+    issued = start(admin_client, "parts.bin", 6 * 1024 * 1024)
+    whole = start(admin_client, "whole.txt", 5)
+    other = User.objects.create_superuser("other", "other@example.com", "password")
+    client.force_login(other)
+
+    def sign(token, number, checksum="AAAAAA==", user=admin_client):
+        data = {"token": token, "number": number, "checksum": checksum}
+        response = post_json(user, PART, data)
+        return response.status_code, response.json().get("error")
+
+    not_issued = (400, "This part was not issued: upload the file again.")
+    assert sign(issued["token"], 0) == not_issued
+    assert sign(issued["token"], 3) == not_issued  # 2 parts
+    assert sign(whole["token"], 1) == not_issued  # sent whole, by a presigned POST
+    assert sign(issued["token"], 1, "not a crc") == (
+        400,
+        "This part's checksum is not a CRC-32: reload the page.",
+    )
+    assert sign(issued["token"], True) == (
+        400,
+        "The request is not one this page sends: reload the page.",
+    )
+    assert sign(issued["token"], 1, user=client)[0] == 403
+    assert sign(issued["token"], 2) == (200, None)
+
+
+def test_a_parts_url_is_signed_for_its_checksum(admin_client, s3, monkeypatch):
+    """S3 then takes the part only with that checksum, and only if its bytes match it (moto's
+    server checks neither: this is what the app controls)."""
+    monkeypatch.setattr(direct_uploads, "PART_SIZE", 5 * 1024 * 1024)
+    issued = start(admin_client, "parts.bin", 6 * 1024 * 1024)
+    checksum = crc32(b"x" * 5 * 1024 * 1024)
+    data = {"token": issued["token"], "number": 1, "checksum": checksum}
+    url = post_json(admin_client, PART, data).json()["url"]
+
+    assert "x-amz-checksum-crc32" in re.search(r"X-Amz-SignedHeaders=([^&]+)", url)[1]
 
 
 def test_a_tampered_token_is_refused(admin_client, s3):
     issued = start(admin_client, "notes.txt", 5)
-    send_to_bucket(issued, b"12345")
+    send_to_bucket(admin_client, issued, b"12345")
     payload = signing.loads(issued["token"], salt=direct_uploads.SALT)
     # The key of another file, or a larger size, re-signed with a key the server does not use.
     for changed in ({"name": "0123456789abcdef/other.txt"}, {"size": 10**9}):
@@ -107,7 +170,7 @@ def test_a_tampered_token_is_refused(admin_client, s3):
 
 def test_another_users_upload_is_refused(admin_client, client, s3, admin_user):
     issued = start(admin_client, "notes.txt", 5)
-    send_to_bucket(issued, b"12345")
+    send_to_bucket(admin_client, issued, b"12345")
     other = User.objects.create_superuser("other", "other@example.com", "password")
     client.force_login(other)
 
@@ -124,7 +187,7 @@ def test_a_file_of_another_size_than_issued_is_removed(admin_client, s3, content
     and a multipart upload's parts have no such bound: the completion checks the size."""
     bucket, _ = s3
     issued = start(admin_client, "notes.txt", 5)
-    send_to_bucket(issued, content)
+    send_to_bucket(admin_client, issued, content)
 
     response = post_json(admin_client, COMPLETE, {"token": issued["token"]})
 
@@ -167,9 +230,9 @@ def test_a_folder_has_no_direct_uploads(admin_client):
 def test_an_abandoned_upload_is_found_and_removed_by_reconcile_media(admin_client, s3, monkeypatch):
     monkeypatch.setattr(direct_uploads, "PART_SIZE", 5 * 1024 * 1024)
     whole = start(admin_client, "whole.txt", 5)
-    send_to_bucket(whole, b"12345")  # sent, never completed
+    send_to_bucket(admin_client, whole, b"12345")  # sent, never completed
     parts = start(admin_client, "parts.bin", 6 * 1024 * 1024)
-    requests.put(parts["parts"][0], data=b"x" * 5 * 1024 * 1024, timeout=60)  # 1 part of 2
+    send_part(admin_client, parts, 1, b"x" * 5 * 1024 * 1024)  # 1 part of 2
 
     status, output = reconcile("--fix", "--grace-period", "0")
 
