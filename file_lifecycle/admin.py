@@ -99,7 +99,9 @@ class ManagedFilesAdmin:
                 )
             if step == "part":
                 number = whole_number(data["number"])
-                token, checksum = str(data["token"]), str(data["checksum"])
+                token, checksum = str(data["token"]), data.get("checksum")
+                if checksum is not None and not isinstance(checksum, str):
+                    raise TypeError
                 url = direct_uploads.part(field, label, request.user, token, number, checksum)
                 return JsonResponse({"url": url})
             if step == "abort":

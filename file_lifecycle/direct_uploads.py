@@ -98,36 +98,41 @@ def start(field, model_label, user, chosen_name, size):
             )
             return {"token": sign(issued), "post": post}
         part_size = max(PART_SIZE, math.ceil(size / MAX_PARTS))
-        upload = client.create_multipart_upload(
-            Bucket=storage.bucket_name, Key=key, ChecksumAlgorithm="CRC32", **parameters
-        )
+        # boto3's own uploads send checksums unless told not to (request_checksum_calculation
+        # = when_required, for S3-compatible services without them): the browser's follow.
+        checksums = client.meta.config.request_checksum_calculation != "when_required"
+        if checksums:
+            parameters["ChecksumAlgorithm"] = "CRC32"
+        upload = client.create_multipart_upload(Bucket=storage.bucket_name, Key=key, **parameters)
     except STORAGE_ERRORS as error:
         lifecycle.log_failure("start an upload of", name, error)
         raise StorageUnavailable(lifecycle.unavailable_message(error)) from error
     issued["upload"] = upload["UploadId"]
-    issued["parts"] = math.ceil(size / part_size)
-    return {"token": sign(issued), "parts": issued["parts"], "part_size": part_size}
+    issued["parts"], issued["checksums"] = math.ceil(size / part_size), checksums
+    answer = {"token": sign(issued), "parts": issued["parts"], "part_size": part_size}
+    return {**answer, "checksums": checksums}
 
 
 def part(field, model_label, user, token, number, checksum):
-    """The URL the browser sends part number (from 1) to, signed for its CRC-32 (base64): the
-    browser sends the checksum as the x-amz-checksum-crc32 header, and S3 checks the bytes."""
+    """The URL the browser sends part number (from 1) to, signed for its CRC-32 (base64) when
+    start() asked for checksums: the browser sends it as the x-amz-checksum-crc32 header, and
+    S3 checks the bytes against it."""
     issued = issued_to(token, model_label, user)
     if "upload" not in issued or not 1 <= number <= issued["parts"]:
         raise Refused("This part was not issued: upload the file again.")
-    if not CRC32.fullmatch(checksum):
-        raise Refused("This part's checksum is not a CRC-32: reload the page.")
     storage = field.storage
+    parameters = {
+        "Bucket": storage.bucket_name,
+        "Key": bucket_key(storage, issued["name"]),
+        "UploadId": issued["upload"],
+        "PartNumber": number,
+    }
+    if issued["checksums"]:
+        if not CRC32.fullmatch(checksum or ""):
+            raise Refused("This part's checksum is not a CRC-32: reload the page.")
+        parameters["ChecksumCRC32"] = checksum
     return storage.connection.meta.client.generate_presigned_url(
-        "upload_part",
-        Params={
-            "Bucket": storage.bucket_name,
-            "Key": bucket_key(storage, issued["name"]),
-            "UploadId": issued["upload"],
-            "PartNumber": number,
-            "ChecksumCRC32": checksum,
-        },
-        ExpiresIn=VALID_FOR,
+        "upload_part", Params=parameters, ExpiresIn=VALID_FOR
     )
 
 

@@ -126,6 +126,42 @@ def test_a_large_file_goes_in_parts_each_with_its_checksum(page, site, tmp_path,
     ]
 
 
+@pytest.fixture
+def app_told_to_send_no_checksums(image_dir, tmp_path, moto_server):
+    """The app (DEBUG, plain HTTP) with a bucket, and botocore's switch for S3-compatible
+    services that take no checksums."""
+    with fresh_database() as database:
+        environ = image_environ(
+            DOMAIN="localhost",
+            DEFAULT_DATABASE_DSN=database,
+            DEFAULT_STORAGE_DSN=bucket_on(moto_server)[1],
+            DJANGO_DEBUG="True",
+            AWS_REQUEST_CHECKSUM_CALCULATION="when_required",
+        )
+        with running_app(image_dir, environ, tmp_path / "server.log") as port:
+            yield f"http://localhost:{port}"
+
+
+def test_parts_go_without_checksums_where_the_service_takes_none(
+    chromium, app_told_to_send_no_checksums, tmp_path, moto_server
+):
+    (path,) = new_files(tmp_path, 40 * 1024 * 1024)
+    context = chromium.new_context(base_url=app_told_to_send_no_checksums)
+    page = context.new_page()
+    log_in(page)
+    page.goto(ADD)
+    sent = bodies_sent(page)
+
+    page.get_by_label("File:").set_input_files(path)
+    page.get_by_role("button", name="Save", exact=True).click()
+
+    listed(page, path)
+    parts = [request for request in sent if request.url.startswith(moto_server)]
+    assert len(parts) == 2
+    assert [part.header_value("x-amz-checksum-crc32") for part in parts] == [None, None]
+    context.close()
+
+
 def test_files_dropped_on_the_field_are_saved(page, site, tmp_path):
     log_in(page)
     page.goto(ADD)

@@ -194,7 +194,7 @@ document.addEventListener("DOMContentLoaded", () => {
           data.append("file", this.file);
           await send("POST", start.post.url, data, (loaded) => this.progress(loaded), {}, true);
         } else {
-          await this.parts(start.token, start.parts, start.part_size);
+          await this.parts(start);
         }
       } catch (error) {
         // Its parts are billed until aborted; an object sent whole has no row, and is
@@ -205,26 +205,38 @@ document.addEventListener("DOMContentLoaded", () => {
       await postJSON(`${direct}complete/`, { token: start.token });
     }
 
-    // Each part with its CRC-32, in a URL the site signs for it: S3 refuses a part whose
-    // bytes are not the file's.
-    parts(token, count, partSize) {
+    // Each part in a URL the site signs for it, with its CRC-32 unless the site says the
+    // bucket takes none: S3 refuses a part whose bytes are not the file's.
+    parts({ token, parts: count, part_size: partSize, checksums }) {
       const loaded = new Array(count).fill(0);
       const requests = [];
       let next = 0;
       let failed = false;
-      // One part checked and signed at a time: reading parts at once would hold each in
-      // memory, and signing requests at once would each take a thread (and a database
-      // connection) of the site's, for an answer of a few milliseconds.
+      // Parts are checked and signed one at a time (reading parts at once would hold each in
+      // memory, and signing requests at once would each take a thread and a database
+      // connection of the site's, for an answer of a few milliseconds), each while the part
+      // before it on the same connection is on its way.
       let signing = Promise.resolve();
+      const prepared = [];
+      const prepare = (number) => {
+        if (number < count && !prepared[number]) {
+          const part = this.file.slice(number * partSize, (number + 1) * partSize);
+          prepared[number] = signing.then(async () => {
+            if (failed) {
+              throw new Error("Stopped.");
+            }
+            const checksum = checksums ? await crc32(part) : null;
+            const data = { token, number: number + 1, checksum };
+            const { url } = await postJSON(`${direct}part/`, data);
+            return { part, url, checksum };
+          });
+          signing = prepared[number].catch(() => {});
+        }
+        return prepared[number];
+      };
       const sendPart = async (number) => {
-        const part = this.file.slice(number * partSize, (number + 1) * partSize);
-        let checksum;
-        const signed = signing.then(async () => {
-          checksum = await crc32(part);
-          return postJSON(`${direct}part/`, { token, number: number + 1, checksum });
-        });
-        signing = signed.catch(() => {});
-        const { url } = await signed;
+        const { part, url, checksum } = await prepare(number);
+        prepare(number + PARTS_AT_ONCE);
         if (failed) {
           return;
         }
@@ -236,7 +248,7 @@ document.addEventListener("DOMContentLoaded", () => {
             loaded[number] = bytes;
             this.progress(loaded.reduce((sum, bytes) => sum + bytes, 0));
           },
-          { "x-amz-checksum-crc32": checksum },
+          checksum ? { "x-amz-checksum-crc32": checksum } : {},
           true,
           requests
         );
