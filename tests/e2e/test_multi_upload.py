@@ -76,6 +76,23 @@ def throttle_uploads(page, bytes_per_second):
     )
 
 
+def saved_in_parts(page, tmp_path, moto_server):
+    """A file of two parts saved on the add page, logged in: (its bytes, the requests that
+    sent its parts to the bucket, in order)."""
+    (path,) = new_files(tmp_path, 40 * 1024 * 1024)  # two parts of the app's 32 MiB at most
+    log_in(page)
+    page.goto(ADD)
+    sent = bodies_sent(page)
+    page.get_by_label("File:").set_input_files(path)
+    page.get_by_role("button", name="Save", exact=True).click()
+    listed(page, path)
+    parts = sorted(
+        (request for request in sent if request.url.startswith(moto_server)),
+        key=lambda request: int(re.search(r"partNumber=(\d+)", request.url)[1]),
+    )
+    return path.read_bytes(), parts
+
+
 def listed(page, *paths, timeout=10_000):
     """The list, once every file is sent, shows each (waiting up to timeout ms for it)."""
     expect(page).to_have_url(re.compile(rf"{CHANGELIST}$"), timeout=timeout)
@@ -105,20 +122,8 @@ def test_many_files_picked_are_each_saved_with_a_progress_bar(page, site, tmp_pa
 
 @pytest.mark.parametrize("site", ["production"], indirect=True)  # only a bucket takes parts
 def test_a_large_file_goes_in_parts_each_with_its_checksum(page, site, tmp_path, moto_server):
-    (path,) = new_files(tmp_path, 40 * 1024 * 1024)  # two parts of the app's 32 MiB at most
-    content = path.read_bytes()
-    log_in(page)
-    page.goto(ADD)
-    sent = bodies_sent(page)
+    content, parts = saved_in_parts(page, tmp_path, moto_server)
 
-    page.get_by_label("File:").set_input_files(path)
-    page.get_by_role("button", name="Save", exact=True).click()
-
-    listed(page, path)
-    parts = sorted(
-        (request for request in sent if request.url.startswith(moto_server)),
-        key=lambda request: int(re.search(r"partNumber=(\d+)", request.url)[1]),
-    )
     size = 32 * 1024 * 1024
     assert [part.header_value("x-amz-checksum-crc32") for part in parts] == [
         crc32(content[:size]),
@@ -145,18 +150,10 @@ def app_told_to_send_no_checksums(image_dir, tmp_path, moto_server):
 def test_parts_go_without_checksums_where_the_service_takes_none(
     chromium, app_told_to_send_no_checksums, tmp_path, moto_server
 ):
-    (path,) = new_files(tmp_path, 40 * 1024 * 1024)
     context = chromium.new_context(base_url=app_told_to_send_no_checksums)
-    page = context.new_page()
-    log_in(page)
-    page.goto(ADD)
-    sent = bodies_sent(page)
 
-    page.get_by_label("File:").set_input_files(path)
-    page.get_by_role("button", name="Save", exact=True).click()
+    _, parts = saved_in_parts(context.new_page(), tmp_path, moto_server)
 
-    listed(page, path)
-    parts = [request for request in sent if request.url.startswith(moto_server)]
     assert len(parts) == 2
     assert [part.header_value("x-amz-checksum-crc32") for part in parts] == [None, None]
     context.close()
