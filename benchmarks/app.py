@@ -2,7 +2,8 @@
 
 - req/s and p50/p99 latency of the admin login page, /healthz and a hashed static file (plain
   and gzip) under the Dockerfile's own CMD, gunicorn's sync worker on myapp.wsgi, and nginx on
-  the same collected files (when installed);
+  the same collected files (when installed); and Uvicorn's floor for the static file: a bare
+  ASGI app sending the app's own answers byte for byte (benchmarks/floor_app.py);
 - a 1 GiB upload through the admin to a local folder (against dd conv=fsync on the same disk)
   and to an S3 server over HTTP: time and the server's peak memory growth; then 20 uploads of
   2 MiB at once to each: the server's peak memory growth, and what it keeps after;
@@ -15,6 +16,7 @@ Every server listens on 127.0.0.1 and is pinned to the first core, the load on t
 """
 
 import argparse
+import base64
 import copy
 import json
 import logging
@@ -85,7 +87,10 @@ SERVER_LABELS = {
     "uvicorn": "Dockerfile CMD (Uvicorn)",
     "gunicorn": "gunicorn sync, myapp.wsgi",
     "nginx": "nginx, sendfile",
+    "floor": "bare Uvicorn, the same answers",
 }
+# Servers measured for the static file only.
+STATIC_ONLY = ("nginx", "floor")
 CONCURRENT_TRIED = (
     "files over 256 KiB go to a temporary file as they arrive (FILE_UPLOAD_MAX_MEMORY_SIZE); the "
     "front reads ahead (1 MiB) only for requests Django reads, 10 at once (a2wsgi's threads)"
@@ -328,7 +333,7 @@ def throughput(project, folder, database, seconds, rounds):
         "static": (static, {}),
         "static_gzip": (static, {"Accept-Encoding": "gzip"}),
     }
-    ports = {name: free_port() for name in ("uvicorn", "gunicorn", "nginx")}
+    ports = {name: free_port() for name in ("uvicorn", "gunicorn", "nginx", "floor")}
     servers = {
         "uvicorn": dockerfile_cmd(ports["uvicorn"]),
         "gunicorn": [
@@ -359,10 +364,10 @@ def throughput(project, folder, database, seconds, rounds):
         for name, argv in servers.items():
             up = f"http://{HOST}:{ports[name]}/healthz"
             stack.enter_context(server(argv, project, environ, folder / f"{name}.log", up))
+        servers["floor"] = floor(ports["uvicorn"], ports["floor"], static, folder, stack)
         for path_name, (path, headers) in paths.items():
             headers = {**HEADERS, **headers}
-            # nginx stands for the static files only.
-            names = [n for n in servers if n != "nginx" or path_name.startswith("static")]
+            names = [n for n in servers if n not in STATIC_ONLY or path_name.startswith("static")]
             for name in names:
                 url = f"http://{HOST}:{ports[name]}{path}"
                 check(url, headers, path_name)
@@ -375,6 +380,31 @@ def throughput(project, folder, database, seconds, rounds):
                     if not best or measured["requests_per_second"] > best["requests_per_second"]:
                         results[name][path_name] = measured
     return results
+
+
+def floor(source, port, static, folder, stack):
+    """Start benchmarks/floor_app.py under Uvicorn (httptools and uvloop, as the CMD runs) on
+    port, with the answers the Dockerfile CMD's server on source gives for the static file."""
+    answers = {}
+    for encoding, accept in (("plain", {}), ("gzip", {"Accept-Encoding": "gzip"})):
+        request = urllib.request.Request(
+            f"http://{HOST}:{source}{static}", headers={**HEADERS, **accept}
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            # Uvicorn adds its own date and server headers, to these answers as to the app's;
+            # "connection: close" answers urllib's request, not wrk's.
+            ignored = ("date", "server", "connection")
+            headers = [(k, v) for k, v in response.getheaders() if k not in ignored]
+            body = base64.b64encode(response.read()).decode()
+        answers[encoding] = {"headers": headers, "body": body}
+    (folder / "floor-answers.json").write_text(json.dumps(answers))
+    environ = {"PATH": os.environ["PATH"], "FLOOR_ANSWERS": str(folder / "floor-answers.json")}
+    argv = [VENV_BIN / "uvicorn", "benchmarks.floor_app:app", "--http", "httptools"]
+    argv += ["--loop", "uvloop", "--ws", "none", "--no-access-log"]
+    argv += ["--host", HOST, "--port", str(port)]
+    up = f"http://{HOST}:{port}/"
+    stack.enter_context(server(argv, BASE_DIR, environ, folder / "floor.log", up))
+    return argv
 
 
 def check(url, headers, name):
@@ -752,6 +782,11 @@ def ratios(results):
         "healthz_vs_gunicorn": ratio(rps("uvicorn", "healthz"), rps("gunicorn", "healthz")),
         "static_vs_nginx": ratio(rps("uvicorn", "static"), rps("nginx", "static")),
         "static_gzip_vs_nginx": ratio(rps("uvicorn", "static_gzip"), rps("nginx", "static_gzip")),
+        # Not targets: how close to them any app under Uvicorn can come.
+        "static_floor_vs_nginx": ratio(rps("floor", "static"), rps("nginx", "static")),
+        "static_gzip_floor_vs_nginx": ratio(
+            rps("floor", "static_gzip"), rps("nginx", "static_gzip")
+        ),
         "upload_local_vs_dd": uploads["dd_seconds"] / uploads["local"]["seconds"],
         "upload_local_rss_mb": uploads["local"]["rss_growth_mb"],
         "upload_s3_rss_mb": uploads["s3"]["rss_growth_mb"],
@@ -827,6 +862,13 @@ def report(results):
         if not met:
             missed.append(key)
         print(f"{what:<56}{value:>10.3g}  {direction} {bound:<5}{verdict}")
+    ratios = results["ratios"]
+    if ratios["static_floor_vs_nginx"] is not None:
+        print(
+            "\nUvicorn's floor, a bare app sending the same answers / nginx: "
+            f"static {ratios['static_floor_vs_nginx']:.3g}, "
+            f"gzip {ratios['static_gzip_floor_vs_nginx']:.3g} (no app under Uvicorn goes faster)"
+        )
     return missed
 
 

@@ -13,7 +13,9 @@ from benchmarks import load
 from benchmarks.app import TARGETS, nginx_binary
 from tests.helpers import BASE_DIR
 
-NGINX_PARTS = {"static_vs_nginx", "static_gzip_vs_nginx"}
+# Ratios to nginx: its static file's targets, and Uvicorn's floor beside them.
+FLOOR_PARTS = {"static_floor_vs_nginx", "static_gzip_floor_vs_nginx"}
+NGINX_PARTS = {"static_vs_nginx", "static_gzip_vs_nginx", *FLOOR_PARTS}
 
 
 @pytest.mark.slow
@@ -44,8 +46,13 @@ def test_small_run_measures_every_part(tmp_path):
             measured = results["throughput"][server][path]
             assert measured["requests_per_second"] > 0
             assert 0 < measured["p50_ms"] <= measured["p99_ms"]
+    # Uvicorn's floor: the same static answers from a bare app, and nothing else.
+    assert set(results["throughput"]["floor"]) == {"static", "static_gzip"}
+    assert results["throughput"]["floor"]["static_gzip"]["requests_per_second"] > 0
     if nginx_binary():
         assert results["throughput"]["nginx"]["static"]["requests_per_second"] > 0
+        assert results["ratios"]["static_gzip_floor_vs_nginx"] > 0
+        assert "Uvicorn's floor, a bare app sending the same answers / nginx" in result.stdout
     else:
         assert "not installed" in results["throughput"]["nginx"]
         assert "not installed" in result.stdout
@@ -71,7 +78,7 @@ def test_small_run_measures_every_part(tmp_path):
     assert (media["first"]["files"], media["second"]["files"]) == (media["files"], 0)
     assert copied["differences"] == 0
     measured = {key for key, value in results["ratios"].items() if value is not None}
-    expected = {key for key, *_ in TARGETS}
+    expected = {key for key, *_ in TARGETS} | FLOOR_PARTS
     assert measured == (expected if nginx_binary() else expected - NGINX_PARTS)
     # Each target on a line of its own, judged (a small run is never a failure).
     for _, what, *_ in TARGETS:
