@@ -73,8 +73,13 @@ def start(field, model_label, user, chosen_name, size):
     key = bucket_key(storage, name)
     client = storage.connection.meta.client
     parameters = storage.get_object_parameters(name)
-    issued = {"model": model_label, "user": user.pk, "name": name, "chosen": chosen_name}
-    issued["size"] = size
+    issued = {
+        "model": model_label,
+        "user": user.pk,
+        "name": name,
+        "chosen": chosen_name,
+        "size": size,
+    }
     try:
         if size <= PART_SIZE:
             fields = {
@@ -107,10 +112,9 @@ def start(field, model_label, user, chosen_name, size):
     except STORAGE_ERRORS as error:
         lifecycle.log_failure("start an upload of", name, error)
         raise StorageUnavailable(lifecycle.unavailable_message(error)) from error
-    issued["upload"] = upload["UploadId"]
-    issued["parts"], issued["checksums"] = math.ceil(size / part_size), checksums
-    answer = {"token": sign(issued), "parts": issued["parts"], "part_size": part_size}
-    return {**answer, "checksums": checksums}
+    parts = math.ceil(size / part_size)
+    issued.update(upload=upload["UploadId"], parts=parts, checksums=checksums)
+    return {"token": sign(issued), "parts": parts, "part_size": part_size, "checksums": checksums}
 
 
 def part(field, model_label, user, token, number, checksum):
