@@ -10,12 +10,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from benchmarks import load
-from benchmarks.app import TARGETS, nginx_binary
+from benchmarks.app import PART_SIZE, TARGETS, nginx_binary
+from file_lifecycle import direct_uploads
 from tests.helpers import BASE_DIR
 
+# Not targets: how close to them any app under Uvicorn, or any page in Chromium, can come.
+STATIC_FLOORS = {"static_floor_vs_nginx", "static_gzip_floor_vs_nginx"}
+FLOOR_PARTS = {*STATIC_FLOORS, "browser_floor_vs_boto3"}
 # Ratios to nginx: its static file's targets, and Uvicorn's floor beside them.
-FLOOR_PARTS = {"static_floor_vs_nginx", "static_gzip_floor_vs_nginx"}
-NGINX_PARTS = {"static_vs_nginx", "static_gzip_vs_nginx", *FLOOR_PARTS}
+NGINX_PARTS = {"static_vs_nginx", "static_gzip_vs_nginx", *STATIC_FLOORS}
 
 
 @pytest.mark.slow
@@ -67,6 +70,8 @@ def test_small_run_measures_every_part(tmp_path):
     browser = results["browser_upload"]
     assert browser["seconds"] > 0
     assert browser["boto3_seconds"] > 0
+    assert browser["floor_seconds"] > 0
+    assert "Chromium's floor, a bare page sending the same parts / boto3" in result.stdout
     assert browser["rss_growth_mb"] >= 0
     # The file went straight to the bucket: the app received the pages' requests, not its bytes.
     assert 0 < browser["app_received_mb"] < browser["size_mib"] * 2**20 / 10**6 / 4
@@ -85,6 +90,11 @@ def test_small_run_measures_every_part(tmp_path):
         (line,) = [line for line in result.stdout.splitlines() if line.startswith(what)]
         assert line.endswith(("met", "(no baseline)")) or "MISSED (tried:" in line
     assert (tmp_path / "chart.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_bare_page_sends_the_apps_parts():
+    # Chromium's floor is only a floor for parts of the size the admin's page sends.
+    assert PART_SIZE == direct_uploads.PART_SIZE
 
 
 class Answer(BaseHTTPRequestHandler):
