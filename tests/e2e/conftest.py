@@ -16,7 +16,7 @@ import pytest
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import sync_playwright
 
-from tests.chromium import CHROMIUM_ARGS
+from tests.chromium import NO_CHROMIUM, launch_chromium
 from tests.e2e.app import fresh_database, running_app
 from tests.helpers import BASE_DIR, bucket_on, image_environ
 
@@ -35,15 +35,14 @@ class Site:
 
 @pytest.fixture(scope="module")
 def chromium():
-    """Headless Chromium: Debian's if installed, else Playwright's own (GitHub's runners)."""
-    executable = shutil.which("chromium")
+    """Headless Chromium; skipped where none is installed, but never on CI."""
     with sync_playwright() as playwright:
-        if not executable and not Path(playwright.chromium.executable_path).exists():
-            message = "no Chromium for the browser tests: apt-get install chromium"
+        browser = launch_chromium(playwright)
+        if browser is None:
+            message = f"{NO_CHROMIUM}, for the browser tests"
             if os.environ.get("CI"):
                 pytest.fail(f"{message} (CI must not skip them)")
             pytest.skip(message)
-        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
 
