@@ -81,8 +81,8 @@ screenshots: $(VENV)/.test-installed
 		-k "test_an_editor_finds_each_file_and_what_it_is or test_progress_shows_bytes_and_rate" \
 		tests/e2e/test_uploader_list.py tests/e2e/test_multi_upload.py
 
-# The whole app under the Dockerfile's CMD, as ratios to gunicorn, nginx and dd (docs/performance.md):
-# a table, benchmark-results.json and benchmark-results.png. Uses wrk and nginx when installed.
+# The whole app under the Dockerfile's CMD, as ratios to gunicorn, nginx, dd and boto3 (docs/performance.md):
+# a table, benchmark-results.json and benchmark-results.png. Uses wrk, nginx and Chromium when installed.
 benchmark: $(VENV)/.test-installed
 	$(BIN)/python -m benchmarks.app $(BENCHMARK_ARGS)
 
