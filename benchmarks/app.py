@@ -53,8 +53,15 @@ HOST = "127.0.0.1"
 HEADERS = {"X-Forwarded-Proto": "https"}
 STATIC_FILE = "admin/js/vendor/jquery/jquery.min.js"  # ~87 KB, compressible
 SIZES = {
-    "full": {"seconds": 2, "rounds": 5, "upload_mib": 1024, "rows": [100, 10_000, 100_000]},
-    "small": {"seconds": 1, "rounds": 1, "upload_mib": 4, "rows": [100, 1_000]},
+    "full": {
+        "seconds": 2,
+        "rounds": 5,
+        "upload_mib": 1024,
+        "upload_rounds": 3,
+        "rows": [100, 10_000, 100_000],
+    },
+    # Two upload rounds even here, so that the test runs the rounds' loop.
+    "small": {"seconds": 1, "rounds": 1, "upload_mib": 4, "upload_rounds": 2, "rows": [100, 1_000]},
 }
 # Uploads at once, and the size of each, whatever the run's size: the bound is for these.
 CONCURRENT_UPLOADS, CONCURRENT_MIB = 20, 2
@@ -147,7 +154,9 @@ def main():
             },
             "throughput": throughput(project, folder, database, size["seconds"], size["rounds"]),
             "uploads": uploads(project, folder, database, size["upload_mib"]),
-            "browser_upload": browser_upload(project, folder, database, size["upload_mib"]),
+            "browser_upload": browser_upload(
+                project, folder, database, size["upload_mib"], size["upload_rounds"]
+            ),
             "changelist": changelist(project, database, size["rows"]),
             "transfer": transfer.measure(database, "small" if args.small else "full"),
         }
@@ -451,11 +460,18 @@ def uploads(project, folder, database, mib):
     return results
 
 
-def browser_upload(project, folder, database, mib):
+# Of each round of the browser upload, in the order measured: the best counts (other work
+# only ever slows one down).
+ORDER = ("boto3_seconds", "seconds", "floor_seconds")
+
+
+def browser_upload(project, folder, database, mib, rounds):
     """A file through the admin's add page in headless Chromium to a bucket on an S3 server
-    over HTTP, against boto3's upload_file of the same file to the same server: seconds of
-    each, the web server's peak RSS growth, and the bytes it received meanwhile (counted by a
-    relay in front of it, the browser's only way to the app)."""
+    over HTTP, against boto3's upload_file of the same file to the same server, and Chromium's
+    floor (bare_page_upload), in rounds: the best round of each counts, as for throughput.
+    Seconds of each, the web server's peak RSS growth, and the bytes it received meanwhile
+    (counted by a relay in front of it, the browser's only way to the app), the most of any
+    round."""
     from playwright.sync_api import sync_playwright
 
     with ExitStack() as stack:
@@ -469,10 +485,6 @@ def browser_upload(project, folder, database, mib):
         stack.callback(path.unlink)
         warm_up.write_bytes(b"warm-up")
         endpoint, bucket = stack.enter_context(moto_bucket("browser"))
-        started = time.monotonic()
-        bucket.upload_file(str(path), "boto3.bin")
-        boto3_seconds = time.monotonic() - started
-        bucket.Object("boto3.bin").delete()
         # Plain HTTP: Chromium takes 127.0.0.1 for a secure origin, so the production
         # settings' secure cookies work without TLS in front.
         environ = {**environment(database, storage_dsn=s3_dsn("browser", endpoint))}
@@ -487,33 +499,49 @@ def browser_upload(project, folder, database, mib):
         page.get_by_role("button", name="Log in").click()
         page.wait_for_url("**/admin/")
         # A first small file, for what the app loads or caches at its first upload.
-        for chosen in (warm_up, path):
+        page.goto("/admin/uploader/uploadedfile/add/")
+        page.get_by_label("File:").set_input_files(warm_up)
+        page.get_by_role("button", name="Save", exact=True).click()
+        page.wait_for_url("**/admin/uploader/uploadedfile/")
+        measured = []
+        for _ in range(rounds):
+            started = time.monotonic()
+            bucket.upload_file(str(path), "boto3.bin")
+            boto3_seconds = time.monotonic() - started
+            bucket.Object("boto3.bin").delete()
             page.goto("/admin/uploader/uploadedfile/add/")
-            page.get_by_label("File:").set_input_files(chosen)
-            if chosen is warm_up:
+            page.get_by_label("File:").set_input_files(path)
+            rss_before = memory(process.pid, "VmRSS")
+            Path(f"/proc/{process.pid}/clear_refs").write_text("5")
+            peak = PeakMemory(process.pid)
+            received = relay.received
+            with peak:
+                started = time.monotonic()
                 page.get_by_role("button", name="Save", exact=True).click()
                 page.wait_for_url("**/admin/uploader/uploadedfile/")
-        rss_before = memory(process.pid, "VmRSS")
-        Path(f"/proc/{process.pid}/clear_refs").write_text("5")
-        peak = PeakMemory(process.pid)
-        received = relay.received
-        with peak:
-            started = time.monotonic()
-            page.get_by_role("button", name="Save", exact=True).click()
-            page.wait_for_url("**/admin/uploader/uploadedfile/")
-            seconds = time.monotonic() - started
-        received = relay.received - received
-        peak_kb = max(memory(process.pid, "VmHWM"), peak.highest)
-        sizes = sorted(item.size for item in bucket.objects.all())
-        assert sizes == [len(b"warm-up"), mib * 2**20], sizes
-        floor_seconds = bare_page_upload(browser, endpoint, bucket, path)
+                seconds = time.monotonic() - started
+            received = relay.received - received
+            peak_kb = max(memory(process.pid, "VmHWM"), peak.highest)
+            objects = {item.key: item.size for item in bucket.objects.all()}
+            assert sorted(objects.values()) == [len(b"warm-up"), mib * 2**20], objects
+            # One file in moto at a time; the page's row stays, the database is thrown away.
+            bucket.Object(max(objects, key=objects.get)).delete()
+            measured.append(
+                {
+                    "seconds": seconds,
+                    "boto3_seconds": boto3_seconds,
+                    "floor_seconds": bare_page_upload(browser, endpoint, bucket, path),
+                    "rss_growth_mb": (peak_kb - rss_before) / 1024,
+                    "app_received_mb": received / 10**6,
+                }
+            )
     return {
         "size_mib": mib,
-        "seconds": seconds,
-        "boto3_seconds": boto3_seconds,
-        "floor_seconds": floor_seconds,
-        "rss_growth_mb": (peak_kb - rss_before) / 1024,
-        "app_received_mb": received / 10**6,
+        **{key: min(each[key] for each in measured) for key in ORDER},
+        **{
+            key: max(each[key] for each in measured) for key in ("rss_growth_mb", "app_received_mb")
+        },
+        "rounds": measured,
     }
 
 
@@ -912,8 +940,8 @@ def report(results):
     browser = results["browser_upload"]
     if isinstance(browser, dict):
         print(
-            f"\nupload of {browser['size_mib']} MiB to S3   seconds   peak RSS growth (MB)"
-            "   received by the app (MB)"
+            f"\nupload of {browser['size_mib']} MiB to S3, best of {len(browser['rounds'])}"
+            "   seconds   peak RSS growth (MB)   received by the app (MB)"
         )
         print(f"  boto3 upload_file     {browser['boto3_seconds']:>7.2f}")
         print(
@@ -921,6 +949,8 @@ def report(results):
             f"   {browser['rss_growth_mb']:>7.1f}{browser['app_received_mb']:>26.3f}"
         )
         print(f"  Chromium, bare page   {browser['floor_seconds']:>7.2f}")
+        rounds = (" / ".join(f"{each[key]:.2f}" for key in ORDER) for each in browser["rounds"])
+        print(f"  each round, boto3 / admin page / bare page: {', '.join(rounds)} s")
     else:
         print(f"\nupload in a browser to S3: {browser}")
     print("\nchangelist rows   queries   median ms")
