@@ -7,6 +7,7 @@ import socket
 import subprocess
 import threading
 import urllib.parse
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from a2wsgi import WSGIMiddleware
@@ -17,6 +18,7 @@ from django.test import override_settings
 from moto.server import ThreadedMotoServer
 
 from myapp.configuration.storages import media_location
+from myapp.serving import health
 from myapp.serving.front import Front
 from tests.helpers import (
     BASE_DIR,
@@ -81,6 +83,20 @@ def media_root(use_storage, tmp_path):
     media_root = tmp_path / "media"
     use_storage(media_root.as_uri() + "/?url=%2Fmedia%2F")
     return media_root
+
+
+@pytest.fixture(autouse=True)
+def fresh_readiness_checks(monkeypatch):
+    """Each test's /readyz starts checks of its own, and logs what changed since its own last
+    probe. A check is shared by the probes of a process until it ends (myapp/serving/health.py):
+    one an earlier test left hanging on a server that never answers would answer, seconds
+    later, for this test's database and storage."""
+    executor = ThreadPoolExecutor(max_workers=len(health.CHECKS), thread_name_prefix="readyz")
+    monkeypatch.setattr(health, "_executor", executor)
+    monkeypatch.setattr(health, "_running", {})
+    monkeypatch.setattr(health, "_failing", [])
+    yield
+    executor.shutdown(wait=False, cancel_futures=True)
 
 
 @pytest.fixture(scope="session")

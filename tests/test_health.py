@@ -245,11 +245,10 @@ def test_the_server_is_not_ready_while_uploads_cannot_work(
 
 @pytest.mark.django_db(transaction=True)
 def test_not_ready_is_logged_once_per_change_with_its_reason(
-    front_request, use_storage, tmp_path, caplog, monkeypatch
+    front_request, use_storage, tmp_path, caplog
 ):
     """Answered by the ASGI front (outside Django's request log, which would log an ERROR for
     each probe): the log says what changed, once."""
-    monkeypatch.setattr(health, "_failing", [])  # ready, whatever earlier tests found
     front_request("GET", "/healthz")  # Django's set up: its logging configured
     logging.getLogger(health.__name__).addHandler(caplog.handler)
     (tmp_path / "data").write_text("a file where the folder should be")
