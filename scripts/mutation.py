@@ -1,4 +1,5 @@
-"""Mutation testing of myapp/ and uploader/ with mutmut; `make mutation` runs it on PostgreSQL.
+"""Mutation testing of myapp/, file_lifecycle/, uploader/ and transfer/ with mutmut (`make
+mutation` runs it on PostgreSQL).
 
 mutmut ([tool.mutmut] in pyproject.toml) copies the code into mutants/, runs the fast tests once
 to learn which tests call each function, then runs each mutant against those tests only. This
