@@ -97,6 +97,18 @@ def test_a_body_too_large_comes_back_to_the_form_with_its_error(admin_client, se
     assert 'id="id_file"' in response.text
 
 
+def test_a_body_over_the_page_whose_file_is_within_the_limit_says_so(admin_client, settings):
+    """The form's other fields were the excess: the form's words for a file do not apply."""
+    settings.UPLOAD_MAX_SIZE = 100 * 10**6
+
+    response = admin_client.get(f"{ADD}?too_large={100 * 10**6}")
+
+    assert (
+        '<li class="error">The upload was 100\xa0MB, more than this page takes. '
+        "Nothing was saved.</li>"
+    ) in response.text
+
+
 def test_the_form_keeps_its_query_when_sent_back():
     back = too_large_url(ADD, "_changelist_filters=q%3Da&too_large=1", 5)
 

@@ -134,7 +134,8 @@ def test_a_preview_the_storage_cannot_take_leaves_the_upload_without_one(
     uploaded = UploadedFile.objects.create(file=name)
 
     assert not uploaded.has_preview
-    assert f"No preview for {name}: StorageUnavailable" in caplog.text
+    logged = [(record.levelname, record.getMessage()) for record in caplog.records]
+    assert ("WARNING", f"No preview for {name}: StorageUnavailable") in logged
 
 
 @pytest.mark.parametrize("where", ["folder", "bucket"])
@@ -182,3 +183,84 @@ def test_the_admin_saves_a_file_already_stored_as_the_form_would(rf, admin_user)
     uploaded.refresh_from_db()
     assert (uploaded.uploaded_by, uploaded.has_preview) == (admin_user, True)
     assert [str(message) for message in request._messages] == [renamed_message(uploaded)]
+
+
+def test_describe_uploads_lists_every_row_a_failing_storage_left(use_storage, capsys):
+    rows = [UploadedFile.objects.create(file=stored_directly(n, b"x")) for n in ("a.txt", "b.txt")]
+    UploadedFile.objects.update(size=None, uploaded_at=None)
+    use_storage(s3_dsn(closed_endpoint()))
+
+    with pytest.raises(CommandError) as failed:
+        call_command("describe_uploads")
+
+    assert str(failed.value) == "Described 0 file(s); 2 left as they were (listed above)."
+    assert capsys.readouterr().out == "".join(
+        f"{row.file.name} (UploadedFile {row.pk}): the storage failed: EndpointConnectionError\n"
+        for row in rows
+    )
+    assert UploadedFile.objects.filter(size=None).count() == 2
+
+
+def test_a_replaced_file_is_described_anew(admin_client):
+    row = upload(admin_client, "notes.txt", b"notes")
+
+    response = admin_client.post(
+        reverse("admin:uploader_uploadedfile_change", args=[row.pk]),
+        {"file": SimpleUploadedFile("new photo.png", image_bytes())},
+    )
+
+    assert response.status_code == 302, response.content
+    row.refresh_from_db()
+    assert (row.original_name, row.size, row.content_type, row.has_preview) == (
+        "new photo.png",
+        len(image_bytes()),
+        "image/png",
+        True,
+    )
+
+
+def test_a_row_saved_again_keeps_its_file_and_preview_as_they_are(media_root):
+    row = UploadedFile.objects.create(file=stored_directly("photo.png", image_bytes()))
+    preview = derived_name(row.file.name, previews.PREVIEW)
+
+    row.save()
+
+    row.refresh_from_db()
+    assert row.has_preview
+    stored = sorted(p.relative_to(media_root).as_posix() for p in media_root.rglob("*.*"))
+    assert stored == sorted([row.file.name, preview])
+
+
+def test_a_file_already_stored_without_a_chosen_name_is_named_as_stored():
+    row = UploadedFile.objects.create(file=stored_directly("report.pdf", b"%PDF-1.7"))
+
+    assert (row.original_name, row.size, row.content_type) == ("report.pdf", 8, "application/pdf")
+
+
+def test_the_type_a_caller_gives_for_a_new_file_is_never_taken():
+    """As a view that passed on the browser's Content-Type would: the name decides."""
+    posted = SimpleUploadedFile("photo.png", image_bytes(), content_type="text/html")
+
+    row = UploadedFile.objects.create(file=posted, content_type="text/html")
+
+    assert row.content_type == "image/png"
+
+
+def test_a_long_chosen_name_is_kept_to_its_column():
+    """A form's upload has its name cut to 255 characters by Django; a file from code may not."""
+    name = "a" * 300 + ".txt"
+
+    row = UploadedFile.objects.create(file=ContentFile(b"x", name=name))
+
+    assert row.original_name == name[:255]
+    assert row.renamed
+
+
+def test_saving_some_fields_saves_those_only():
+    row = UploadedFile.objects.create(file=stored_directly("notes.txt", b"notes"))
+    row.original_name, row.size = "renamed.txt", 1
+
+    row.save(update_fields=["original_name"])
+
+    row.refresh_from_db()
+    assert (row.original_name, row.size) == ("renamed.txt", 5)

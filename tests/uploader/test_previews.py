@@ -88,6 +88,15 @@ def test_no_preview_for_what_is_not_a_shown_image_or_too_large_to_read(
     assert [p.name for p in media_root.rglob("*") if p.is_file()] == [name]
 
 
+def test_an_image_of_the_largest_size_read_gets_its_preview(admin_client, settings):
+    settings.UPLOAD_MAX_SIZE = previews.MAX_FILE_SIZE
+    png = image_bytes()  # then zeros after its end, which an image reader never reaches
+
+    uploaded = upload(admin_client, "padded.png", png + bytes(previews.MAX_FILE_SIZE - len(png)))
+
+    assert uploaded.has_preview
+
+
 @pytest.mark.parametrize("name", HOSTILE)
 def test_hostile_images_are_uploaded_without_a_preview(admin_client, media_root, name):
     content = HOSTILE[name]()

@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from django.core.management.base import BaseCommand, CommandError
 
-from myapp.configuration.storages import STORAGE_ERRORS, describe_error, error_code
+from myapp.configuration.storages import STORAGE_ERRORS, describe_error
 from uploader.models import UploadedFile
 
 # Files asked about at once: a bucket answers each request in tens of milliseconds, so a few
@@ -53,7 +53,7 @@ def describe(row):
         row.size = storage.size(name)
         row.uploaded_at = row.uploaded_at or storage.get_modified_time(name)
     except STORAGE_ERRORS as error:
-        if isinstance(error, FileNotFoundError) or error_code(error) in {"404", "NoSuchKey"}:
+        if isinstance(error, FileNotFoundError):  # as both storages raise it for a missing file
             return "missing from the storage (reconcile_media lists it too)"
         return f"the storage failed: {describe_error(error)}"
     row.has_preview = row.store_preview()
